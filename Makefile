@@ -1,0 +1,63 @@
+# vCPU hotplug for QEMU's arm virt machine: a patch series on QEMU v10.2.2.
+#   make          set up the host, build the patched QEMU and the guest, demo
+#   make check    the whole test suite (TCG guest tests and the nested-KVM rig)
+# See README.md for the other targets.
+
+PYTEST = /usr/bin/python3 -m pytest
+PYTEST_FLAGS ?= -v
+QEMU = build/qemu/build/qemu-system-aarch64
+GUEST = build/guest/.stamp
+
+.PHONY: all setup tree export series-check series-bisect build base guest \
+	demo check check-tcg check-kvm kvm-build other-targets clean
+
+all: build guest
+	./scripts/demo.py
+
+setup:
+	./scripts/setup-host.sh
+
+tree: setup
+	./scripts/make-tree.sh
+
+export:
+	./scripts/export.sh
+
+series-check:
+	./scripts/series-check.sh
+
+series-bisect: tree
+	./scripts/series-bisect.sh
+
+build: tree
+	./scripts/build-qemu.sh
+
+# The pristine base (no series), for side-by-side measurements.
+base: tree
+	./scripts/build-base.sh
+
+guest: setup
+	./scripts/build-guest.sh
+
+demo: build guest
+	./scripts/demo.py
+
+check: build guest kvm-build
+	./scripts/series-check.sh
+	$(PYTEST) $(PYTEST_FLAGS) tests
+
+check-tcg: build guest
+	$(PYTEST) $(PYTEST_FLAGS) -m 'not kvm' tests
+
+check-kvm: build guest kvm-build
+	$(PYTEST) $(PYTEST_FLAGS) -m kvm tests
+
+kvm-build: tree
+	./scripts/build-kvm.sh
+
+# x86_64 and loongarch64 from the same tree: the series must not change them.
+other-targets: tree
+	./scripts/build-other-targets.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,185 @@
+"""Boot the test guest under QEMU and talk to it.
+
+QEMU is driven through the tree's own python/ package (qemu.machine,
+qemu.qmp).  The guest's serial console is read by a thread into a buffer;
+every wait has a timeout and fails with the tail of the console.
+"""
+
+import os
+import re
+import shlex
+import sys
+import threading
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(TOP, 'build')
+GUEST = os.path.join(BUILD, 'guest')
+QEMU = os.environ.get('QEMU', os.path.join(BUILD, 'qemu', 'build',
+                                           'qemu-system-aarch64'))
+sys.path.insert(0, os.path.join(BUILD, 'qemu', 'python'))
+
+# pylint: disable=wrong-import-position
+from qemu.machine import QEMUMachine  # noqa: E402
+
+BOOT_TIMEOUT = float(os.environ.get('GUEST_BOOT_TIMEOUT', 180))
+CMD_TIMEOUT = float(os.environ.get('GUEST_CMD_TIMEOUT', 60))
+LOG_DIR = os.path.join(BUILD, 'test-logs')
+
+
+class GuestError(AssertionError):
+    pass
+
+
+class Console:
+    """The guest's serial console: a reader thread and a cursor."""
+
+    def __init__(self, sock, log_path):
+        self._sock = sock
+        self._buf = ''
+        self._pos = 0
+        self._cond = threading.Condition()
+        self._log = open(log_path, 'w', encoding='utf-8')
+        self._thread = threading.Thread(target=self._reader, daemon=True)
+        self._thread.start()
+
+    def _reader(self):
+        while True:
+            try:
+                data = self._sock.recv(4096)
+            except OSError:
+                data = b''
+            with self._cond:
+                if not data:
+                    self._sock = None
+                    self._cond.notify_all()
+                    return
+                text = data.decode('utf-8', 'replace').replace('\r', '')
+                self._buf += text
+                self._log.write(text)
+                self._log.flush()
+                self._cond.notify_all()
+
+    def tail(self, n=40):
+        with self._cond:
+            return '\n'.join(self._buf.splitlines()[-n:])
+
+    def write(self, text):
+        self._sock.sendall(text.encode())
+
+    def expect(self, pattern, timeout=CMD_TIMEOUT):
+        """Wait for regex @pattern after the cursor; move the cursor past
+        it and return the match."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                m = rx.search(self._buf, self._pos)
+                if m:
+                    self._pos = m.end()
+                    return m
+                left = deadline - time.monotonic()
+                if left <= 0 or self._sock is None:
+                    why = 'timed out' if left <= 0 else 'console closed'
+                    raise GuestError(
+                        f'{why} after {timeout:.0f}s waiting for {pattern!r};'
+                        f' console tail:\n{self.tail()}')
+                self._cond.wait(min(left, 1.0))
+
+    def since(self, start):
+        with self._cond:
+            return self._buf[start:]
+
+    @property
+    def pos(self):
+        with self._cond:
+            return len(self._buf)
+
+
+class Guest:
+    """A QEMU running the test guest.
+
+    smp: the -smp value; cpu: the -cpu model; machine: the -M value.
+    extra: more QEMU arguments; append: more kernel arguments.
+    """
+
+    def __init__(self, name, smp='cpus=2,maxcpus=4', cpu='max',
+                 machine='virt,gic-version=3', extra=(), append='',
+                 memory='1024', binary=QEMU, firmware=True, wait=True,
+                 initrd=os.path.join(GUEST, 'initrd.cpio.gz')):
+        os.makedirs(LOG_DIR, exist_ok=True)
+        self.name = name
+        args = ['-accel', 'tcg', '-M', machine, '-cpu', cpu,
+                '-smp', smp, '-m', memory, '-nodefaults',
+                '-kernel', os.path.join(GUEST, 'vmlinuz'),
+                '-initrd', initrd,
+                '-append', ' '.join(['console=ttyAMA0', 'panic=-1', 'quiet',
+                                     append])]
+        if firmware:
+            args += ['-bios', os.path.join(GUEST, 'QEMU_EFI.fd')]
+        args += list(extra)
+        self.vm = QEMUMachine(binary, args=args, name=name,
+                              log_dir=LOG_DIR)
+        self.vm.set_console()
+        self.console = None
+        self.wait = wait
+
+    def launch(self):
+        self.vm.launch()
+        self.console = Console(self.vm.console_socket,
+                               os.path.join(LOG_DIR, self.name + '.console'))
+        if self.wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=BOOT_TIMEOUT):
+        m = self.console.expect(r'GUEST-INIT-READY cpus=(\d+)', timeout)
+        self.sh('true')
+        return int(m.group(1))
+
+    def sh(self, cmd, timeout=CMD_TIMEOUT, check=True):
+        """Run @cmd in the guest shell and return its output (stripped)."""
+        # the guest's shell runs one line at a time; $rc is the status of
+        # the previous one
+        self.console.write(f'{cmd}\necho "@@RC=$rc""@@"\n')
+        start = self.console.pos
+        m = self.console.expect(r'@@RC=(\d+)@@\n', timeout)
+        out = self.console.since(start)
+        out = out[:out.rfind('@@RC=')]
+        rc = int(m.group(1))
+        if check and rc != 0:
+            raise GuestError(f'guest command {cmd!r} failed ({rc}):\n{out}')
+        return out.strip()
+
+    def wait_sh(self, cmd, expect, timeout=CMD_TIMEOUT, interval=0.2):
+        """Poll @cmd in the guest until its output equals @expect."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.sh(cmd, check=False)
+            if out == expect:
+                return out
+            if time.monotonic() > deadline:
+                raise GuestError(f'guest {cmd!r} gave {out!r}, not {expect!r}'
+                                 f' after {timeout:.0f}s; console tail:\n'
+                                 f'{self.console.tail()}')
+            time.sleep(interval)
+
+    def read(self, path):
+        return self.sh('cat ' + shlex.quote(path))
+
+    def cpu_view(self):
+        """What the guest reports about its CPUs."""
+        base = '/sys/devices/system/cpu/'
+        return {k: self.read(base + k) for k in
+                ('possible', 'present', 'online', 'enabled')} | {
+                    'nproc': int(self.sh('nproc'))}
+
+    def qmp(self, cmd, **args):
+        return self.vm.cmd(cmd, **args)
+
+    def shutdown(self):
+        try:
+            self.vm.shutdown()
+        finally:
+            if self.console and self.console._log:
+                self.console._log.close()
