@@ -44,10 +44,10 @@ demo: build guest
 
 check: build guest kvm-build
 	./scripts/series-check.sh
-	$(PYTEST) $(PYTEST_FLAGS) tests
+	$(PYTEST) $(PYTEST_FLAGS) -m 'not other' tests
 
 check-tcg: build guest
-	$(PYTEST) $(PYTEST_FLAGS) -m 'not kvm' tests
+	$(PYTEST) $(PYTEST_FLAGS) -m 'not kvm and not other' tests
 
 check-kvm: build guest kvm-build
 	$(PYTEST) $(PYTEST_FLAGS) -m kvm tests
@@ -58,6 +58,7 @@ kvm-build: tree
 # x86_64 and loongarch64 from the same tree: the series must not change them.
 other-targets: tree
 	./scripts/build-other-targets.sh
+	$(PYTEST) $(PYTEST_FLAGS) -m other tests
 
 clean:
 	rm -rf build

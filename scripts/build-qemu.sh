@@ -2,19 +2,21 @@
 # Configure (when needed) and build a QEMU tree.
 #   build-qemu.sh [SRC [BUILDDIR [FLAGS]]] -- [ninja targets]
 # Defaults: the patched tree build/qemu, its build/ dir, $QEMU_CONFIGURE_FLAGS,
-# target qemu-system-aarch64.  ccache (picked up by meson) keeps its cache in
+# targets $QEMU_BUILD_TARGETS.  ccache (picked up by meson) keeps its cache in
 # $CCACHE_DIR, outside the repository.
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-src=${1:-$TREE}
-bld=${2:-$src/build}
-flags=${3:-$QEMU_CONFIGURE_FLAGS}
-[ $# -ge 3 ] && shift 3 || shift $#
-[ "${1:-}" = -- ] && shift
-targets=${*:-qemu-system-aarch64}
+src=$TREE bld="" flags=$QEMU_CONFIGURE_FLAGS
+if [ $# -gt 0 ] && [ "$1" != -- ]; then src=$1; shift; fi
+if [ $# -gt 0 ] && [ "$1" != -- ]; then bld=$1; shift; fi
+if [ $# -gt 0 ] && [ "$1" != -- ]; then flags=$1; shift; fi
+if [ $# -gt 0 ]; then shift; fi
+bld=${bld:-$src/build}
+targets=${*:-$QEMU_BUILD_TARGETS}
 
-export CCACHE_DIR
+# Paths relative to build/, so that other trees and build dirs hit too
+export CCACHE_DIR CCACHE_BASEDIR="$top/build" CCACHE_NOHASHDIR=true
 mkdir -p "$CCACHE_DIR"
 command -v ccache >/dev/null || die "ccache is not installed; run 'make setup'"
 
@@ -27,6 +29,15 @@ if [ ! -f "$bld/build.ninja" ] || [ "$(cat "$bld/.project-flags" 2>/dev/null)" !
         { tail -n 30 "$bld/configure.log" >&2; die "configure failed ($bld/configure.log)"; }
     echo "$flags" > "$bld/.project-flags"
 fi
-note "building $targets in $bld"
+# Regenerate build.ninja if meson files changed, then build the targets
+# this tree has (an early patch of the series may lack a qtest).
+ninja -C "$bld" build.ninja > /dev/null
+known=""
+for t in $targets; do
+    if ninja -C "$bld" -t query "$t" > /dev/null 2>&1; then
+        known="$known $t"
+    fi
+done
+note "building$known in $bld"
 # shellcheck disable=SC2086
-ninja -C "$bld" $targets
+ninja -C "$bld" $known

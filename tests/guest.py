@@ -106,15 +106,15 @@ class Guest:
     def __init__(self, name, smp='cpus=2,maxcpus=4', cpu='max',
                  machine='virt,gic-version=3', extra=(), append='',
                  memory='1024', binary=QEMU, firmware=True, wait=True,
-                 initrd=os.path.join(GUEST, 'initrd.cpio.gz')):
+                 initrd=os.path.join(GUEST, 'initrd.cpio.gz'),
+                 kernel=os.path.join(GUEST, 'vmlinuz'), console='ttyAMA0'):
         os.makedirs(LOG_DIR, exist_ok=True)
         self.name = name
         args = ['-accel', 'tcg', '-M', machine, '-cpu', cpu,
                 '-smp', smp, '-m', memory, '-nodefaults',
-                '-kernel', os.path.join(GUEST, 'vmlinuz'),
-                '-initrd', initrd,
-                '-append', ' '.join(['console=ttyAMA0', 'panic=-1', 'quiet',
-                                     append])]
+                '-kernel', kernel, '-initrd', initrd,
+                '-append', ' '.join([f'console={console}', 'panic=-1',
+                                     'quiet', append])]
         if firmware:
             args += ['-bios', os.path.join(GUEST, 'QEMU_EFI.fd')]
         args += list(extra)

@@ -1,0 +1,30 @@
+#!/bin/sh
+# Build the patched tree for the other targets that share the code the
+# series touches (hw/acpi, the GED, accel/tcg, the CPU core):
+# $QEMU_OTHER_TARGETS, in build/qemu/build-other, with their CPU hotplug
+# and ACPI qtests.  x86 firmware comes from Debian's seabios and ipxe.
+set -eu
+. "$(dirname "$0")/lib.sh"
+
+bld=$TREE/build-other
+flags="--target-list=$QEMU_OTHER_TARGETS --disable-docs --disable-install-blobs --python=/usr/bin/python3 --enable-werror"
+
+# x86 firmware, and the option ROM of -kernel boots (linuxboot_dma.bin),
+# which the +ds tarball does not build
+if ! dpkg -s seabios ipxe-qemu qemu-system-data > /dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        seabios ipxe-qemu qemu-system-data
+fi
+"$top/scripts/build-guest.sh" amd64
+"$top/scripts/build-qemu.sh" "$TREE" "$bld" "$flags" -- \
+    qemu-system-x86_64 qemu-system-loongarch64 \
+    tests/qtest/bios-tables-test tests/qtest/cpu-plug-test
+
+# Where a binary run from its build dir looks for firmware
+share=$(find "$bld/qemu-bundle" -type d -path '*/share/qemu' | head -n 1)
+[ -n "$share" ] || { share=$bld/qemu-bundle/usr/local/share/qemu; mkdir -p "$share"; }
+for f in /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom \
+         /usr/share/qemu/linuxboot_dma.bin; do
+    [ -e "$share/$(basename "$f")" ] || ln -s "$f" "$share/"
+done
+note "built $QEMU_OTHER_TARGETS in $bld"

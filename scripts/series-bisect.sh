@@ -1,0 +1,23 @@
+#!/bin/sh
+# Build the series after every patch, incrementally, in build/qemu: each
+# patch must build on its own (qemu-system-aarch64 and the qtests the
+# series touches).  The tree is put back on master at the end.
+set -eu
+. "$(dirname "$0")/lib.sh"
+
+[ -d "$TREE/.git" ] || die "no build/qemu; run 'make tree' first"
+[ -z "$(tgit status --porcelain --untracked-files=no)" ] ||
+    die "build/qemu has uncommitted changes"
+
+trap 'tgit checkout -q master' EXIT
+n=0
+for c in $(tgit rev-list --reverse prep..master); do
+    n=$((n + 1))
+    note "patch $n: $(tgit log -1 --format=%s "$c")"
+    tgit checkout -q "$c"
+    "$top/scripts/build-qemu.sh" > "$top/build/bisect.log" 2>&1 || {
+        tail -n 30 "$top/build/bisect.log" >&2
+        die "patch $n does not build: $(tgit log -1 --format=%s "$c")"
+    }
+done
+note "all $n patches build"

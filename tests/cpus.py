@@ -1,0 +1,152 @@
+"""vCPU hotplug helpers: the QMP side (slots, device_add/device_del) and
+the guest side (what Linux reports, running work on a CPU)."""
+
+import struct
+import time
+
+from guest import GuestError
+
+TOPO_IDS = ('socket-id', 'cluster-id', 'core-id', 'thread-id')
+
+
+class Topology:
+    """The -smp topology of a test, to map slot indexes to topology ids."""
+
+    def __init__(self, cpus, maxcpus, sockets=1, clusters=1, cores=None,
+                 threads=1):
+        self.cpus = cpus
+        self.maxcpus = maxcpus
+        self.sockets = sockets
+        self.clusters = clusters
+        self.threads = threads
+        self.cores = cores or maxcpus // (sockets * clusters * threads)
+        assert sockets * self.clusters * self.cores * threads == maxcpus
+
+    @property
+    def smp(self):
+        return (f'cpus={self.cpus},maxcpus={self.maxcpus},'
+                f'sockets={self.sockets},clusters={self.clusters},'
+                f'cores={self.cores},threads={self.threads}')
+
+    def props(self, index):
+        t = index % self.threads
+        c = index // self.threads % self.cores
+        cl = index // (self.threads * self.cores) % self.clusters
+        s = index // (self.threads * self.cores * self.clusters)
+        return {'socket-id': s, 'cluster-id': cl, 'core-id': c,
+                'thread-id': t}
+
+    def index(self, props):
+        return (((props['socket-id'] * self.clusters + props['cluster-id'])
+                 * self.cores + props['core-id']) * self.threads
+                + props['thread-id'])
+
+
+def slots(g, topo):
+    """query-hotpluggable-cpus as {slot index: entry}."""
+    return {topo.index(s['props']): s
+            for s in g.qmp('query-hotpluggable-cpus')}
+
+
+def plugged(g, topo):
+    """Indexes of the slots that hold a CPU, per query-hotpluggable-cpus."""
+    return sorted(i for i, s in slots(g, topo).items() if 'qom-path' in s)
+
+
+def cpu_add(g, topo, index, driver='max-arm-cpu', cpu_id=None):
+    cpu_id = cpu_id or f'cpu{index}'
+    g.qmp('device_add', driver=driver, id=cpu_id, **topo.props(index))
+    return cpu_id
+
+
+def cpu_del(g, cpu_id, timeout=60):
+    """device_del, then wait for DEVICE_DELETED: the guest ejects the CPU."""
+    g.qmp('device_del', id=cpu_id)
+    ev = g.vm.event_wait('DEVICE_DELETED', timeout=timeout,
+                         match={'data': {'device': cpu_id}})
+    if ev is None:
+        raise GuestError(f'no DEVICE_DELETED for {cpu_id} in {timeout}s;'
+                         f' console tail:\n{g.console.tail()}')
+    return ev
+
+
+def cpu_list(text):
+    """Parse a Linux CPU list ("0-2,5") into a sorted list of ints."""
+    out = []
+    for part in filter(None, text.strip().split(',')):
+        lo, _, hi = part.partition('-')
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def guest_cpus(g, what):
+    return cpu_list(g.read(f'/sys/devices/system/cpu/{what}'))
+
+
+def wait_guest_cpus(g, what, expect, timeout=60):
+    """Wait until /sys/devices/system/cpu/@what lists exactly @expect."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = guest_cpus(g, what)
+        if got == sorted(expect):
+            return got
+        if time.monotonic() > deadline:
+            raise GuestError(f'guest {what} CPUs are {got}, not '
+                             f'{sorted(expect)}; console tail:\n'
+                             f'{g.console.tail()}')
+        time.sleep(0.2)
+
+
+def cpu_ticks(g, cpu):
+    """User+system ticks CPU @cpu has spent, from the guest's /proc/stat."""
+    line = g.sh(f"grep '^cpu{cpu} ' /proc/stat")
+    fields = line.split()
+    return int(fields[1]) + int(fields[3])
+
+
+def runs_work(g, cpu, seconds=1.0):
+    """Pin a busy loop to CPU @cpu; return the ticks it ran there."""
+    g.sh(f"taskset {1 << cpu:x} sh -c 'while :; do :; done' &"
+         f" echo $! > /tmp/busy{cpu}")
+    try:
+        before = cpu_ticks(g, cpu)
+        time.sleep(seconds)
+        after = cpu_ticks(g, cpu)
+        where = g.sh(f"cut -d' ' -f39 /proc/$(cat /tmp/busy{cpu})/stat")
+        assert where == str(cpu), f'busy loop runs on CPU {where}, not {cpu}'
+    finally:
+        g.sh(f'kill $(cat /tmp/busy{cpu})')
+    return after - before
+
+
+def madt_giccs(g):
+    """(UID, flags, MPIDR) of every GICC in the guest's MADT."""
+    hexdump = g.sh('od -An -v -tx1 /sys/firmware/acpi/tables/APIC')
+    data = bytes(int(b, 16) for b in hexdump.split())
+    off = 36 + 8    # table header, local interrupt controller address, flags
+    out = []
+    while off < len(data):
+        etype, elen = data[off], data[off + 1]
+        if etype == 0xB:    # GICC
+            uid, flags = struct.unpack_from('<II', data, off + 8)
+            mpidr, = struct.unpack_from('<Q', data, off + 68)
+            out.append((uid, flags, mpidr))
+        off += elen
+    return out
+
+
+def qom_cpus(g, path='/machine'):
+    """QOM paths of every CPU object below @path (a walk of the tree)."""
+    found = []
+    todo = [path]
+    while todo:
+        p = todo.pop()
+        for prop in g.qmp('qom-list', path=p):
+            t = prop['type']
+            if not t.startswith('child<'):
+                continue
+            child = f"{p}/{prop['name']}"
+            if t.endswith('-arm-cpu>'):
+                found.append(child)
+            todo.append(child)
+    return sorted(found)
