@@ -12,11 +12,13 @@ case $arch in
 arm64)
     out=$top/build/guest
     kernel_pkg=$GUEST_KERNEL_PKG
+    kernel_version=$GUEST_KERNEL_VERSION
     kernel_opts="CONFIG_SERIAL_AMBA_PL011_CONSOLE CONFIG_ARM_GIC_V3 CONFIG_KVM"
     ;;
 amd64)
     out=$top/build/guest-amd64
     kernel_pkg=$GUEST_X86_KERNEL_PKG
+    kernel_version=$GUEST_X86_KERNEL_VERSION
     kernel_opts="CONFIG_SERIAL_8250_CONSOLE"
     ;;
 *) die "unknown guest architecture $arch" ;;
@@ -26,7 +28,7 @@ mkdir -p "$deb" "$out"
 
 fetch() { # package version arch -> path of the .deb (one dir per pin)
     name=$1 ver=$2 arch=$3
-    d=$deb/$name=$(echo "$ver" | tr ':' '_')
+    d=$deb/${name}_$(echo "$ver" | tr ':' '_')_$arch
     if ! ls "$d"/*.deb >/dev/null 2>&1; then
         q=$name
         [ "$arch" = all ] || q=$name:$arch
@@ -41,13 +43,13 @@ fetch() { # package version arch -> path of the .deb (one dir per pin)
 }
 
 stamp=$out/.stamp
-want="$kernel_pkg=$GUEST_KERNEL_VERSION $GUEST_BUSYBOX_PKG=$GUEST_BUSYBOX_VERSION $GUEST_EFI_PKG=$GUEST_EFI_VERSION $(cat "$top/guest/"* "$0" | sha256sum)"
+want="$kernel_pkg=$kernel_version $GUEST_BUSYBOX_PKG=$GUEST_BUSYBOX_VERSION $GUEST_EFI_PKG=$GUEST_EFI_VERSION $(cat "$top/guest/"* "$0" | sha256sum)"
 if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     note "guest assets up to date"
     exit 0
 fi
 
-kdeb=$(fetch "$kernel_pkg" "$GUEST_KERNEL_VERSION" "$arch")
+kdeb=$(fetch "$kernel_pkg" "$kernel_version" "$arch")
 bdeb=$(fetch "$GUEST_BUSYBOX_PKG" "$GUEST_BUSYBOX_VERSION" "$arch")
 
 work=$(mktemp -d)

@@ -24,7 +24,21 @@ fi
 share=$(find "$bld/qemu-bundle" -type d -path '*/share/qemu' | head -n 1)
 [ -n "$share" ] || { share=$bld/qemu-bundle/usr/local/share/qemu; mkdir -p "$share"; }
 for f in /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom \
-         /usr/share/qemu/linuxboot_dma.bin; do
+         /usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/kvmvapic.bin; do
     [ -e "$share/$(basename "$f")" ] || ln -s "$f" "$share/"
 done
+# Debian's edk2 for LoongArch, where bios-tables-test expects QEMU's blob
+fw=$DL_DIR/other/qemu-efi-loongarch64_$GUEST_EFI_VERSION
+if [ ! -f "$fw/usr/share/qemu-efi-loongarch64/QEMU_EFI.fd" ]; then
+    mkdir -p "$fw.deb"
+    chmod 777 "$fw.deb"  # apt downloads as _apt
+    (cd "$fw.deb" && apt-get download -q "qemu-efi-loongarch64=$GUEST_EFI_VERSION")
+    dpkg-deb -x "$fw.deb"/*.deb "$fw"
+    rm -rf "$fw.deb"
+fi
+mkdir -p "$bld/pc-bios"
+ln -sf "$fw/usr/share/qemu-efi-loongarch64/QEMU_EFI.fd" \
+    "$bld/pc-bios/edk2-loongarch64-code.fd"
+ln -sf "$fw/usr/share/qemu-efi-loongarch64/QEMU_VARS.fd" \
+    "$bld/pc-bios/edk2-loongarch64-vars.fd"
 note "built $QEMU_OTHER_TARGETS in $bld"

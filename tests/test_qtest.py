@@ -48,7 +48,7 @@ def run_qtest(env, name, suite, timeout=600, build_dir=BUILD_DIR):
     """Run each test of qtest binary @name under @suite, one process each
     (a failed assertion ends the process).  Return {test: (passed, the
     tables its output says mismatched)} and the whole output."""
-    listing = _qtest(env, build_dir, name, ['-l', '-p', suite], timeout)
+    listing = _qtest(env, build_dir, name, ['-l'], timeout)
     tests = [line for line in listing.splitlines()
              if line.startswith(suite + '/') or line == suite]
     results = {}
