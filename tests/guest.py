@@ -107,10 +107,11 @@ class Guest:
                  machine='virt,gic-version=3', extra=(), append='',
                  memory='1024', binary=QEMU, firmware=True, wait=True,
                  initrd=os.path.join(GUEST, 'initrd.cpio.gz'),
-                 kernel=os.path.join(GUEST, 'vmlinuz'), console='ttyAMA0'):
+                 kernel=os.path.join(GUEST, 'vmlinuz'), console='ttyAMA0',
+                 accel='tcg'):
         os.makedirs(LOG_DIR, exist_ok=True)
         self.name = name
-        args = ['-accel', 'tcg', '-M', machine, '-cpu', cpu,
+        args = ['-accel', accel, '-M', machine, '-cpu', cpu,
                 '-smp', smp, '-m', memory, '-nodefaults',
                 '-kernel', kernel, '-initrd', initrd,
                 '-append', ' '.join([f'console={console}', 'panic=-1',

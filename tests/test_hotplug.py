@@ -215,6 +215,19 @@ def test_errors(boot):
     check_views(g, topo, [0, 1])
 
 
+def test_single_threaded_tcg(boot):
+    """With one TCG thread for all vCPUs, plug works but unplug, which
+    joins the vCPU's thread, is refused clearly."""
+    topo = Topology(cpus=1, maxcpus=2)
+    g = boot_topo(boot, topo, accel='tcg,thread=single')
+    cpu_add(g, topo, 1)
+    check_views(g, topo, [0, 1])
+    assert runs_work(g, 1) > 0
+    with pytest.raises(ExecuteError, match='needs multi-threaded TCG'):
+        g.qmp('device_del', id='cpu1')
+    check_views(g, topo, [0, 1])
+
+
 def test_old_machine_type(boot):
     """virt-10.2 keeps the ABI it had: no CPU hotplug, only the boot CPUs
     in the MADT, and device_add fails clearly."""
