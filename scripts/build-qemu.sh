@@ -19,15 +19,21 @@ targets=${*:-$QEMU_BUILD_TARGETS}
 export CCACHE_DIR CCACHE_BASEDIR="$top/build" CCACHE_NOHASHDIR=true
 mkdir -p "$CCACHE_DIR"
 command -v ccache >/dev/null || die "ccache is not installed; run 'make setup'"
+# configure hands meson an explicit compiler, so meson does not add ccache
+# by itself: name it in the compiler command
+cross=$(printf '%s\n' $flags | sed -n 's/^--cross-prefix=//p')
+CC="ccache ${cross}gcc" CXX="ccache ${cross}g++"
+export CC CXX
+stamp="$flags CC=$CC"
 
-if [ ! -f "$bld/build.ninja" ] || [ "$(cat "$bld/.project-flags" 2>/dev/null)" != "$flags" ]; then
+if [ ! -f "$bld/build.ninja" ] || [ "$(cat "$bld/.project-flags" 2>/dev/null)" != "$stamp" ]; then
     note "configuring $bld"
     rm -rf "$bld"
     mkdir -p "$bld"
     # shellcheck disable=SC2086
     (cd "$bld" && "$src/configure" $flags) > "$bld/configure.log" 2>&1 ||
         { tail -n 30 "$bld/configure.log" >&2; die "configure failed ($bld/configure.log)"; }
-    echo "$flags" > "$bld/.project-flags"
+    echo "$stamp" > "$bld/.project-flags"
 fi
 # Regenerate build.ninja if meson files changed, then build the targets
 # this tree has (an early patch of the series may lack a qtest).

@@ -14,13 +14,14 @@ if ! "$top/scripts/export.sh" --check; then
     fail=1
 fi
 
-# 2. The series applies, in order, to the pristine base (tag "base"),
+# 2. The series applies, in order and without whitespace errors, to the
+#    pristine base (tag "base"),
 #    checked in a scratch index so that nothing is checked out.
 idx=$(mktemp)
 trap 'rm -f "$idx"' EXIT
 GIT_INDEX_FILE=$idx tgit read-tree base
 for p in $(grep -v '^#' "$top/patches/series"); do
-    if ! GIT_INDEX_FILE=$idx tgit apply --cached "$top/patches/$p"; then
+    if ! GIT_INDEX_FILE=$idx tgit apply --cached --whitespace=error "$top/patches/$p"; then
         echo "series-check: $p does not apply to the pristine base" >&2
         fail=1
         break

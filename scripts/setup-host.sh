@@ -6,7 +6,7 @@
 # Idempotent: a second run only checks.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
-stamp=/var/lib/qemu-arm-cpu-hotplug/host-setup-v1
+stamp=/var/lib/qemu-arm-cpu-hotplug/host-setup-v2
 
 if [ "$(id -u)" != 0 ]; then
     echo "setup-host: must run as root (apt-get)" >&2
@@ -54,7 +54,7 @@ apt-get install -y -q --no-install-recommends \
     build-essential ninja-build pkg-config ccache git xz-utils bzip2 \
     python3 python3-venv python3-pytest \
     libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev flex bison \
-    cpio gzip binutils file
+    cpio gzip binutils file valgrind
 apt-get install -y -q --no-install-recommends -t bookworm-backports \
     meson python3-pycotap
 

@@ -15,10 +15,18 @@ pytestmark = pytest.mark.other
 
 BUILD_DIR = os.path.join(BUILD, 'qemu', 'build-other')
 
-# Differences outside the series, seen on pristine 10.2.2 with the same
-# firmware: Debian's SeaBIOS leaves SMI_CMD, ACPI_ENABLE and ACPI_DISABLE
-# of the FACP at zero on x86 q35 with CPU hotplug.
-ENVIRONMENTAL = {'x86_64': {'FACP'}, 'loongarch64': set()}
+# Tables that may differ for reasons outside the series, which does not
+# touch them: bios-tables-test prefers KVM, and where the host's x86 KVM
+# has no SMM (nested, as here) QEMU leaves SMI_CMD, ACPI_ENABLE and
+# ACPI_DISABLE of the FACP at zero; Debian's SeaBIOS allocates the NVDIMM
+# DSM buffer (MEMA, in the SSDT) and the 64-bit PCI window (in the DSDT)
+# elsewhere than the upstream SeaBIOS the expected tables were made with.
+ENVIRONMENTAL = {
+    'x86_64': {'FACP'},
+    '/x86_64/acpi/piix4/dimmpxm': {'FACP', 'SSDT'},
+    '/x86_64/acpi/q35/mmio64': {'FACP', 'DSDT'},
+    'loongarch64': set(),
+}
 
 
 @pytest.fixture(scope='module', params=['x86_64', 'loongarch64'])
@@ -45,7 +53,8 @@ def test_bios_tables(target):
                              build_dir=BUILD_DIR)
     assert results, out
     for test, (passed, tables) in results.items():
-        assert tables <= ENVIRONMENTAL[arch], f'{test}: {tables}\n{out}'
+        allowed = ENVIRONMENTAL.get(test, ENVIRONMENTAL[arch])
+        assert tables <= allowed, f'{test}: {tables}\n{out}'
         assert passed or tables, f'{test} failed\n{out}'
 
 
