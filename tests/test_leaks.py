@@ -8,6 +8,7 @@ qtest, as tests/qtest/cpu-plug-test does.  The vCPU still gets its vCPU
 thread and, under TCG, its TCG context."""
 
 import re
+import time
 
 import pytest
 
@@ -56,6 +57,8 @@ def plug_unplug(tmp_path, accel, cycles):
         event = vm.event_wait('DEVICE_DELETED', timeout=120)
         assert event['data']['device'] == f'cpu{i}'
     assert not vm.cmd('query-hotpluggable-cpus')[1].get('qom-path')
+    # what the unplug handed to RCU (address spaces) is freed by its thread
+    time.sleep(2)
     vm.shutdown(timeout=600)
     return log.read_text()
 
