@@ -7,7 +7,9 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 
 bld=$TREE/build-other
-flags="--target-list=$QEMU_OTHER_TARGETS --disable-docs --disable-install-blobs --python=/usr/bin/python3 --enable-werror"
+# the aarch64 build's configure flags, for the other targets
+flags=$(echo "$QEMU_CONFIGURE_FLAGS" |
+        sed "s/--target-list=[^ ]*/--target-list=$QEMU_OTHER_TARGETS/")
 
 # x86 firmware, and the option ROM of -kernel boots (linuxboot_dma.bin),
 # which the +ds tarball does not build

@@ -2,7 +2,7 @@
 # Configure (when needed) and build a QEMU tree.
 #   build-qemu.sh [SRC [BUILDDIR [FLAGS]]] -- [ninja targets]
 # Defaults: the patched tree build/qemu, its build/ dir, $QEMU_CONFIGURE_FLAGS,
-# targets $QEMU_BUILD_TARGETS.  ccache (picked up by meson) keeps its cache in
+# targets $QEMU_BUILD_TARGETS.  Compiles go through ccache, whose cache is
 # $CCACHE_DIR, outside the repository.
 set -eu
 . "$(dirname "$0")/lib.sh"

@@ -2,7 +2,6 @@
 agree on its CPUs."""
 
 import pytest
-from qemu.qmp import ExecuteError
 
 
 def test_acpi_boot(boot):
@@ -21,16 +20,6 @@ def test_qmp_and_guest_agree(boot):
     assert [c['cpu-index'] for c in cpus] == [0, 1]
     assert g.cpu_view()['online'] == '0-1'
     assert g.cpu_view()['nproc'] == 2
-
-
-def test_old_machine_has_no_cpu_hotplug(boot):
-    """virt-10.2 keeps the base behaviour."""
-    g = boot(smp='cpus=2,maxcpus=4', machine='virt-10.2,gic-version=3')
-    with pytest.raises(ExecuteError) as e:
-        g.qmp('query-hotpluggable-cpus')
-    assert 'does not support hot-plugging CPUs' in str(e.value)
-    view = g.cpu_view()
-    assert view['possible'] == '0-1' and view['online'] == '0-1'
 
 
 def test_guest_shell_reports_failures(boot):
