@@ -30,11 +30,14 @@ for f in /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom \
     [ -e "$share/$(basename "$f")" ] || ln -s "$f" "$share/"
 done
 # Debian's edk2 for LoongArch, where bios-tables-test expects QEMU's blob
-fw=$DL_DIR/other/qemu-efi-loongarch64_$GUEST_EFI_VERSION
+# the LoongArch edk2 of the same edk2 as the arm64 guest's
+"$top/scripts/build-guest.sh"
+efi_version=$(sed -n 's/^EFI_VERSION=//p' "$top/build/guest/versions")
+fw=$DL_DIR/other/qemu-efi-loongarch64_$efi_version
 if [ ! -f "$fw/usr/share/qemu-efi-loongarch64/QEMU_EFI.fd" ]; then
     mkdir -p "$fw.deb"
     chmod 777 "$fw.deb"  # apt downloads as _apt
-    (cd "$fw.deb" && apt-get download -q "qemu-efi-loongarch64=$GUEST_EFI_VERSION")
+    (cd "$fw.deb" && apt-get download -q "qemu-efi-loongarch64=$efi_version")
     dpkg-deb -x "$fw.deb"/*.deb "$fw"
     rm -rf "$fw.deb"
 fi

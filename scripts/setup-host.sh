@@ -1,12 +1,14 @@
 #!/bin/sh
 # Install what the project needs on a Debian 12 (bookworm) host, as root.
-# Adds bookworm-backports (meson >= 1.5, libvirt), trixie pinned low (guest
-# packages only) and the arm64 architecture (cross build, guest debs).
+# Adds bookworm-backports (meson >= 1.5, libvirt), trixie and sid pinned low
+# (guest packages only: the 6.12 kernel, edk2 and busybox from trixie, the
+# newest arm64 kernel from sid) and the arm64 architecture (cross build,
+# guest debs).
 # Reuses the mirror URI already configured; never hard-codes a host.
 # Idempotent: a second run only checks.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
-stamp=/var/lib/qemu-arm-cpu-hotplug/host-setup-v2
+stamp=/var/lib/qemu-arm-cpu-hotplug/host-setup-v3
 
 if [ "$(id -u)" != 0 ]; then
     echo "setup-host: must run as root (apt-get)" >&2
@@ -33,21 +35,29 @@ Suites: bookworm-backports trixie
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
-Types: deb-src
+Types: deb deb-src
 URIs: $mirror
 Suites: sid
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
+# trixie and sid are only there for the guests' packages, which are
+# downloaded, never installed: nothing may come from them by accident.
 cat > /etc/apt/preferences.d/qemu-arm-cpu-hotplug <<PIN
 Package: *
 Pin: release n=trixie
 Pin-Priority: 100
+
+Package: *
+Pin: release n=sid
+Pin-Priority: 1
 PIN
 dpkg --add-architecture arm64
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
+mkdir -p "$(dirname "$stamp")"
+touch "$(dirname "$stamp")/apt-updated"
 
 # Native build of QEMU, the tests, and the guest assets.
 apt-get install -y -q --no-install-recommends \

@@ -150,3 +150,73 @@ def qom_cpus(g, path='/machine'):
                 found.append(child)
             todo.append(child)
     return sorted(found)
+
+
+def virt_mpidr(index):
+    """The MPIDR the virt machine gives CPU @index with a GICv3: 16 CPUs
+    per Aff1 cluster (virt_cpu_mp_affinity())."""
+    return (index // 16) << 8 | index % 16
+
+
+def acpi_table(g, name):
+    hexdump = g.sh(f'od -An -v -tx1 /sys/firmware/acpi/tables/{name}')
+    return bytes(int(b, 16) for b in hexdump.split())
+
+
+def pptt_chain(g, uid, table=None):
+    """The PPTT processor nodes from the leaf of ACPI processor @uid up to
+    the root, as (offset, flags, ACPI processor ID)."""
+    data = table or acpi_table(g, 'PPTT')
+    nodes = {}
+    off = 36
+    while off < len(data):
+        etype, elen = data[off], data[off + 1]
+        if etype == 0:
+            flags, parent, pid = struct.unpack_from('<III', data, off + 4)
+            nodes[off] = (flags, parent, pid)
+        off += elen
+    leaf = [o for o, (f, _, pid) in nodes.items() if f & 8 and pid == uid]
+    assert len(leaf) == 1, f'PPTT has {len(leaf)} leaves for UID {uid}'
+    chain, off = [], leaf[0]
+    while off:
+        flags, parent, pid = nodes[off]
+        chain.append((off, flags, pid))
+        off = parent
+    return chain
+
+
+def check_guest_topology(g, topo, cpu_ids):
+    """Each CPU in @cpu_ids (slot indexes, each online in the guest) sits
+    in the PPTT where its topology ids say, and the guest reports the
+    topology of that place (Linux: package_id and cluster_id, and core_id
+    of threaded CPUs, are the offsets of the PPTT nodes, which QEMU does
+    not give valid IDs; the core_id of an unthreaded CPU is its UID)."""
+    table = acpi_table(g, 'PPTT')
+    for index in cpu_ids:
+        props = topo.props(index)
+        logical = g.sh(f'cd /sys/devices/system/cpu && for c in cpu[0-9]*;'
+                       f' do [ "$(cat $c/firmware_node/uid)" = {index} ] &&'
+                       f' echo ${{c#cpu}}; done; true')
+        assert logical, f'the guest has no CPU with UID {index}'
+        chain = pptt_chain(g, index, table)
+        leaf, above = chain[0], chain[1:-1]      # leave out the root
+        socket = above[-1]
+        assert socket[1] & 1 and socket[2] == props['socket-id'], chain
+        inner = above[:-1]
+        core = cluster = None
+        if topo.threads > 1:
+            core, inner = inner[0], inner[1:]
+            assert core[2] == props['core-id'], chain
+            assert leaf[1] & 4, 'a threaded CPU whose PPTT leaf is no thread'
+        if inner:
+            cluster = inner[0]
+            assert cluster[2] == props['cluster-id'], chain
+        else:
+            assert topo.clusters == 1, chain
+        base = f'/sys/devices/system/cpu/cpu{logical}/topology/'
+        got = {k: int(g.read(base + k)) for k in
+               ('physical_package_id', 'cluster_id', 'core_id')}
+        want = {'physical_package_id': socket[0],
+                'cluster_id': (cluster or socket)[0],
+                'core_id': core[0] if core else index}
+        assert got == want, f'CPU {index} ({props}): guest {got}, PPTT {want}'

@@ -111,7 +111,9 @@ class Guest:
                  accel='tcg'):
         os.makedirs(LOG_DIR, exist_ok=True)
         self.name = name
-        args = ['-accel', accel, '-M', machine, '-cpu', cpu,
+        # debug-threads names the vCPU threads ("CPU 1/TCG")
+        args = ['-name', re.sub(r'[^\w.-]', '_', name) + ',debug-threads=on',
+                '-accel', accel, '-M', machine, '-cpu', cpu,
                 '-smp', smp, '-m', memory, '-nodefaults',
                 '-kernel', kernel, '-initrd', initrd,
                 '-append', ' '.join([f'console={console}', 'panic=-1',
@@ -124,6 +126,8 @@ class Guest:
         self.vm.set_console()
         self.console = None
         self.wait = wait
+        # vCPUs run in one thread ("ALL CPUs/TCG"), not one each
+        self.single_threaded = 'thread=single' in accel
 
     def launch(self):
         self.vm.launch()
@@ -178,9 +182,31 @@ class Guest:
     def qmp(self, cmd, **args):
         return self.vm.cmd(cmd, **args)
 
+    def vcpu_threads(self):
+        """Names of QEMU's vCPU threads, from /proc (not from QMP)."""
+        pid = self.vm.get_pid()
+        names = []
+        for tid in os.listdir(f'/proc/{pid}/task'):
+            try:
+                with open(f'/proc/{pid}/task/{tid}/comm',
+                          encoding='utf-8') as f:
+                    name = f.read().strip()
+            except FileNotFoundError:   # the thread has just exited
+                continue
+            if re.fullmatch(r'CPU \d+/\w+|ALL CPUs/TCG', name):
+                names.append(name)
+        return sorted(names)
+
     def shutdown(self):
+        """Quit QEMU, which must exit with status 0 (not die from a
+        signal, for instance); QEMU's output is then in self.log."""
         try:
             self.vm.shutdown()
         finally:
             if self.console and self.console._log:
                 self.console._log.close()
+        self.log = self.vm.get_log() or ''
+        rc = self.vm.exitcode()
+        if rc not in (0, None):
+            raise GuestError(f'QEMU exited with status {rc}; its output:\n'
+                             f'{self.log[-3000:]}')

@@ -6,9 +6,13 @@ import time
 import pytest
 from qemu.qmp import ExecuteError
 
-from cpus import (TOPO_IDS, Topology, cpu_add, cpu_del, guest_cpus,
-                  madt_giccs, plugged, qom_cpus, runs_work, slots,
-                  wait_guest_cpus)
+from cpus import (TOPO_IDS, Topology, check_guest_topology, cpu_add,
+                  cpu_del, guest_cpus, madt_giccs, plugged, qom_cpus,
+                  runs_work, slots, virt_mpidr, wait_guest_cpus)
+
+
+# on Debian's 6.12 kernel and on its newest
+pytestmark = pytest.mark.both_kernels
 
 
 def boot_topo(boot, topo, **kwargs):
@@ -16,15 +20,21 @@ def boot_topo(boot, topo, **kwargs):
 
 
 def check_views(g, topo, present):
-    """QMP and the guest agree that the CPUs in @present are there."""
+    """QMP, QEMU's threads and the guest agree that the CPUs in @present
+    are there."""
     assert plugged(g, topo) == present
     assert sorted(c['cpu-index'] for c in g.qmp('query-cpus-fast')) == present
-    # every possible CPU stays present in the guest; the plugged ones are
-    # enabled, and (with the guest's udev-like helper) online
+    threads = 1 if g.single_threaded else len(present)
+    assert len(g.vcpu_threads()) == threads
+    # the guest knows every possible CPU; the plugged ones are enabled,
+    # and (with the guest's udev-like helper) online.  What "present"
+    # means depends on the kernel: 6.12 counts every possible CPU, 7.x
+    # only the enabled ones; either way it lies between the two.
     assert guest_cpus(g, 'possible') == list(range(topo.maxcpus))
-    assert guest_cpus(g, 'present') == list(range(topo.maxcpus))
     wait_guest_cpus(g, 'enabled', present)
     wait_guest_cpus(g, 'online', present)
+    assert set(present) <= set(guest_cpus(g, 'present')) <= \
+        set(range(topo.maxcpus))
 
 
 TOPOLOGIES = {
@@ -52,11 +62,14 @@ def test_plug_unplug(boot, name):
     check_views(g, topo, boot_cpus)
 
     # the MADT has every possible CPU: boot CPUs Enabled, others Online
-    # Capable (never both), with their slot's MPIDR
+    # Capable (never both), with their slot's MPIDR, which is the
+    # affinity of the CPU in the slot
     giccs = madt_giccs(g)
     assert [uid for uid, _, _ in giccs] == list(range(topo.maxcpus))
     assert [flags for _, flags, _ in giccs] == \
         [1] * topo.cpus + [8] * (topo.maxcpus - topo.cpus)
+    assert [mpidr for _, _, mpidr in giccs] == \
+        [virt_mpidr(i) for i in range(topo.maxcpus)]
 
     # hot-add the last two slots; each runs work in the guest
     new = [topo.maxcpus - 2, topo.maxcpus - 1]
@@ -64,6 +77,10 @@ def test_plug_unplug(boot, name):
         cpu_add(g, topo, i)
         check_views(g, topo, sorted(boot_cpus + new[:new.index(i) + 1]))
         assert runs_work(g, i) > 0
+        assert g.qmp('qom-get', path=f'/machine/peripheral/cpu{i}',
+                     property='mp-affinity') == giccs[i][2]
+    # the guest places each CPU where its topology ids say
+    check_guest_topology(g, topo, boot_cpus + new)
     hmp = g.vm.cmd('human-monitor-command',
                    command_line='info hotpluggable-cpus')
     assert hmp.count('qom_path') == topo.cpus + 2
@@ -182,11 +199,11 @@ def test_no_placeholder_cpus(boot):
     assert len(qom_cpus(g)) == 1
     assert len(g.qmp('query-cpus-fast')) == 1
     assert len(slots(g, topo)) == 64
-    # one vCPU thread
-    tids = {c['thread-id'] for c in g.qmp('query-cpus-fast')}
-    assert len(tids) == 1
+    # one vCPU thread, as the process itself has it
+    assert g.vcpu_threads() == ['CPU 0/TCG']
     cpu_add(g, topo, 63)
     assert len(qom_cpus(g)) == 2
+    assert g.vcpu_threads() == ['CPU 0/TCG', 'CPU 63/TCG']
 
 
 def test_errors(boot):
@@ -210,9 +227,64 @@ def test_errors(boot):
           **{k: v for k, v in topo.props(2).items() if k != 'core-id'})
     cpu0 = slots(g, topo)[0]['qom-path']
     cpu1 = slots(g, topo)[1]['qom-path']
-    fails('boot CPU', 'device_del', id=cpu0)
-    fails('boot CPU', 'device_del', id=cpu1)
+    fails('Boot CPUs cannot be unplugged', 'device_del', id=cpu0)
+    fails('Boot CPUs cannot be unplugged', 'device_del', id=cpu1)
     check_views(g, topo, [0, 1])
+
+
+def test_kata_ids(boot):
+    """Kata Containers' QEMU driver sends socket-id, core-id and thread-id,
+    never cluster-id: on the default topology (one socket, one cluster,
+    one thread per core), the ids it sends name a slot.  So do the ids of
+    query-hotpluggable-cpus, all of them."""
+    g = boot(smp='1,maxcpus=4')
+    topo = Topology(cpus=1, maxcpus=4)
+    g.qmp('device_add', driver='max-arm-cpu', id='cpu-2',
+          **{'socket-id': 0, 'core-id': 2, 'thread-id': 0})
+    g.qmp('device_add', driver='max-arm-cpu', id='cpu-3', **{'core-id': 3})
+    g.qmp('device_add', driver='max-arm-cpu', id='cpu-1',
+          **slots(g, topo)[1]['props'])
+    check_views(g, topo, [0, 1, 2, 3])
+    # the CPU now has the ids it was plugged without
+    assert g.qmp('qom-get', path='/machine/peripheral/cpu-3',
+                 property='cluster-id') == 0
+    cpu_del(g, 'cpu-2')
+    check_views(g, topo, [0, 1, 3])
+    # a level with more than one member still needs its id
+    g2 = boot(smp='1,maxcpus=4,sockets=2,cores=2')
+    with pytest.raises(ExecuteError, match='socket-id is not set'):
+        g2.qmp('device_add', driver='max-arm-cpu', **{'core-id': 1})
+
+
+@pytest.mark.parametrize('cpu,option', [
+    ('max', 'sve=off'),
+    ('max', 'pmu=off'),
+    ('max', 'pauth=off'),
+    ('max,sve=off', 'sve=on'),
+])
+def test_unlike_cpus_refused(boot, cpu, option):
+    """A vCPU whose features differ from the boot vCPUs' is refused before
+    it exists; QEMU, the guest and the slot are unaffected.  The same
+    option as the boot vCPUs' is fine."""
+    topo = Topology(cpus=1, maxcpus=3)
+    g = boot(smp=topo.smp, cpu=cpu)
+    name, _, value = option.partition('=')
+    with pytest.raises(ExecuteError, match=f"CPU property '{name}' is "
+                       f"{'false' if value == 'off' else 'true'}, but "
+                       f"{'true' if value == 'off' else 'false'} on the "
+                       "boot CPUs"):
+        g.qmp('device_add', driver='max-arm-cpu', id='cpu1',
+              **topo.props(1), **{name: value == 'on'})
+    check_views(g, topo, [0])
+    # the slot is free, and the id too
+    cpu_add(g, topo, 1)
+    check_views(g, topo, [0, 1])
+    if option == 'sve=on':
+        # what the boot vCPUs have is what a new one may have
+        g.qmp('device_add', driver='max-arm-cpu', id='cpu2',
+              **topo.props(2), sve=False)
+        check_views(g, topo, [0, 1, 2])
+    assert_guest_log_clean(g)
 
 
 def test_single_threaded_tcg(boot):
