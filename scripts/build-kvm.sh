@@ -2,6 +2,8 @@
 # Cross-build the patched tree as a KVM-only aarch64 QEMU (no TCG) and pack
 # it, with the test guest as its L2 guest, into an initramfs for an arm64
 # L1 host that runs under TCG with virtualization=on: build/l1/.
+#   build-kvm.sh          build and pack
+#   build-kvm.sh binary   only build (make series-bisect)
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -25,6 +27,7 @@ fi
 "$top/scripts/build-qemu.sh" "$TREE" "$bld" \
     "$QEMU_KVM_CONFIGURE_FLAGS --extra-cflags=-I$deps/usr/include --extra-ldflags=-L$deps/usr/lib/aarch64-linux-gnu" \
     -- qemu-system-aarch64
+[ "${1:-}" = binary ] && exit 0
 
 # The L1 initramfs: the test guest's initramfs (busybox, /init, shell on
 # the console) with a second archive appended holding the KVM QEMU, its

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Build the series after every patch, incrementally, in build/qemu: each
-# patch must build on its own (qemu-system-aarch64 and the qtests the
-# series touches).  The tree is put back on master at the end.
+# patch must build on its own (qemu-system-aarch64, qemu-aarch64 and the
+# qtests the series touches, and the KVM-only cross build).  The tree is
+# put back on master at the end.
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -19,5 +20,10 @@ for c in $(tgit rev-list --reverse prep..master); do
         tail -n 30 "$top/build/bisect.log" >&2
         die "patch $n does not build: $(tgit log -1 --format=%s "$c")"
     }
+    # and the KVM-only aarch64 build (cross), which builds the KVM code
+    "$top/scripts/build-kvm.sh" binary > "$top/build/bisect.log" 2>&1 || {
+        tail -n 30 "$top/build/bisect.log" >&2
+        die "patch $n does not build without TCG: $(tgit log -1 --format=%s "$c")"
+    }
 done
-note "all $n patches build"
+note "all $n patches build, with TCG and KVM-only"

@@ -96,46 +96,10 @@ class Console:
             return len(self._buf)
 
 
-class Guest:
-    """A QEMU running the test guest.
+class Shell:
+    """The shell of a guest's /init, on self.console (a Console)."""
 
-    smp: the -smp value; cpu: the -cpu model; machine: the -M value.
-    extra: more QEMU arguments; append: more kernel arguments.
-    """
-
-    def __init__(self, name, smp='cpus=2,maxcpus=4', cpu='max',
-                 machine='virt,gic-version=3', extra=(), append='',
-                 memory='1024', binary=QEMU, firmware=True, wait=True,
-                 initrd=os.path.join(GUEST, 'initrd.cpio.gz'),
-                 kernel=os.path.join(GUEST, 'vmlinuz'), console='ttyAMA0',
-                 accel='tcg'):
-        os.makedirs(LOG_DIR, exist_ok=True)
-        self.name = name
-        # debug-threads names the vCPU threads ("CPU 1/TCG")
-        args = ['-name', re.sub(r'[^\w.-]', '_', name) + ',debug-threads=on',
-                '-accel', accel, '-M', machine, '-cpu', cpu,
-                '-smp', smp, '-m', memory, '-nodefaults',
-                '-kernel', kernel, '-initrd', initrd,
-                '-append', ' '.join([f'console={console}', 'panic=-1',
-                                     'quiet', append])]
-        if firmware:
-            args += ['-bios', os.path.join(GUEST, 'QEMU_EFI.fd')]
-        args += list(extra)
-        self.vm = QEMUMachine(binary, args=args, name=name,
-                              log_dir=LOG_DIR)
-        self.vm.set_console()
-        self.console = None
-        self.wait = wait
-        # vCPUs run in one thread ("ALL CPUs/TCG"), not one each
-        self.single_threaded = 'thread=single' in accel
-
-    def launch(self):
-        self.vm.launch()
-        self.console = Console(self.vm.console_socket,
-                               os.path.join(LOG_DIR, self.name + '.console'))
-        if self.wait:
-            self.wait_ready()
-        return self
+    console = None
 
     def wait_ready(self, timeout=BOOT_TIMEOUT):
         m = self.console.expect(r'GUEST-INIT-READY cpus=(\d+)', timeout)
@@ -178,6 +142,49 @@ class Guest:
         return {k: self.read(base + k) for k in
                 ('possible', 'present', 'online', 'enabled')} | {
                     'nproc': int(self.sh('nproc'))}
+
+
+
+class Guest(Shell):
+    """A QEMU running the test guest.
+
+    smp: the -smp value; cpu: the -cpu model; machine: the -M value.
+    extra: more QEMU arguments; append: more kernel arguments.
+    """
+
+    def __init__(self, name, smp='cpus=2,maxcpus=4', cpu='max',
+                 machine='virt,gic-version=3', extra=(), append='',
+                 memory='1024', binary=QEMU, firmware=True, wait=True,
+                 initrd=os.path.join(GUEST, 'initrd.cpio.gz'),
+                 kernel=os.path.join(GUEST, 'vmlinuz'), console='ttyAMA0',
+                 accel='tcg'):
+        os.makedirs(LOG_DIR, exist_ok=True)
+        self.name = name
+        # debug-threads names the vCPU threads ("CPU 1/TCG")
+        args = ['-name', re.sub(r'[^\w.-]', '_', name) + ',debug-threads=on',
+                '-accel', accel, '-M', machine, '-cpu', cpu,
+                '-smp', smp, '-m', memory, '-nodefaults',
+                '-kernel', kernel, '-initrd', initrd,
+                '-append', ' '.join([f'console={console}', 'panic=-1',
+                                     'quiet', append])]
+        if firmware:
+            args += ['-bios', os.path.join(GUEST, 'QEMU_EFI.fd')]
+        args += list(extra)
+        self.vm = QEMUMachine(binary, args=args, name=name,
+                              log_dir=LOG_DIR)
+        self.vm.set_console()
+        self.console = None
+        self.wait = wait
+        # vCPUs run in one thread ("ALL CPUs/TCG"), not one each
+        self.single_threaded = 'thread=single' in accel
+
+    def launch(self):
+        self.vm.launch()
+        self.console = Console(self.vm.console_socket,
+                               os.path.join(LOG_DIR, self.name + '.console'))
+        if self.wait:
+            self.wait_ready()
+        return self
 
     def qmp(self, cmd, **args):
         return self.vm.cmd(cmd, **args)

@@ -1,49 +1,406 @@
-"""Real KVM, nested: an arm64 L1 host under TCG with virtualization=on runs
-our KVM-only aarch64 QEMU (cross-built from the same tree), which runs the
-test guest as L2 with -accel kvm -cpu host."""
+"""vCPU hotplug under real KVM, nested: an arm64 L1 host under TCG with
+virtualization=on runs our KVM-only aarch64 QEMU (cross-built from the
+same tree), whose guest (L2, the test guest with UEFI and ACPI) runs
+under KVM with -cpu host.  See nested.py for how the test reaches L2.
+
+In every test: L2's QEMU has a KVM vCPU fd for each possible vCPU, ids
+0..maxcpus-1, from the start, and no more after replugs; it exits with
+status 0 and says nothing of EPERM, EBUSY or an abort; the L2 guest does
+not wait in vain for a vCPU ("failed to come online") nor fail to start
+one ("failed to boot")."""
 
 import os
 import re
+import time
 
 import pytest
 
-from guest import BUILD
-
-L1_INITRD = os.path.join(BUILD, 'l1', 'initrd.cpio.gz')
-L2_QEMU = '/opt/qemu/qemu-system-aarch64'
+from cpus import Topology, virt_mpidr
+from guest import Guest, GuestError, LOG_DIR
+from nested import L1_INITRD, L1Console, L2, L2QMPError, l1_args
 
 pytestmark = pytest.mark.kvm
 
-
-def l2_command(smp='2', extra=''):
-    """The L2 QEMU command line, run inside L1.  L2's console is quiet:
-    every byte it prints traps through two levels of virtualization."""
-    return (f'{L2_QEMU} -accel kvm -cpu host -M virt,gic-version=3'
-            f' -smp {smp} -m 512 -nodefaults -display none -no-reboot'
-            f' -bios /opt/l2/QEMU_EFI.fd -kernel /opt/l2/Image.gz'
-            f' -initrd /opt/l2/initrd.cpio.gz -serial stdio'
-            f' -append "console=ttyAMA0 quiet panic=-1 guest.run=kvm-report"'
-            f' {extra} </dev/null')
+L1_MEMORY = '3072'
 
 
-@pytest.fixture
-def l1(boot):
+def start_l1(name, cpu='max'):
     if not os.path.exists(L1_INITRD):
         pytest.fail(f'{L1_INITRD} is missing: run "make kvm-build"')
-    g = boot(machine='virt,virtualization=on,gic-version=3', cpu='max',
-             smp='2', memory='2048', firmware=False, initrd=L1_INITRD)
+    os.makedirs(LOG_DIR, exist_ok=True)
+    sock = os.path.join(LOG_DIR, f'{name}.l2con.sock')
+    if os.path.exists(sock):
+        os.unlink(sock)
+    g = Guest(name, machine='virt,virtualization=on,gic-version=3',
+              cpu=cpu, smp='2', memory=L1_MEMORY, firmware=False,
+              initrd=L1_INITRD, extra=l1_args(sock), wait=False)
+    g.launch()
+    g.l2console = L1Console(sock, name).console
+    g.wait_ready()
     assert g.sh('test -c /dev/kvm && echo yes') == 'yes'
     return g
 
 
-def test_l2_boots_under_kvm(l1):
-    out = l1.sh(l2_command(), timeout=600)
-    m = re.search(r'L2-REPORT hypervisor=(\d+) cpus=(\d+) present=(\S+)'
-                  r' acpi=(\d+)', out)
-    assert m, f'no report from L2:\n{out}'
-    hypervisor, cpus, present, acpi = m.groups()
-    # the L2 kernel found KVM's hypervisor services: it runs under KVM
-    assert hypervisor == '1'
-    assert cpus == '2' and present == '0-1'
-    # UEFI and ACPI, as for the TCG guest
-    assert acpi == '1'
+@pytest.fixture(scope='module')
+def l1():
+    g = start_l1('kvm-l1')
+    yield g
+    g.shutdown()
+
+
+@pytest.fixture
+def l2(request, l1):
+    """l2(**kwargs) starts an L2 (see nested.L2) in the module's L1, and
+    checks it at the end of the test."""
+    started = []
+
+    def _l2(host=l1, wait=True, **kwargs):
+        name = f'l2-{len(started)}'
+        vm = L2(host, host.l2console, name, **kwargs)
+        started.append(vm)
+        return vm.launch(wait=wait)
+
+    yield _l2
+    errors = []
+    for vm in started:
+        try:
+            if vm.running:
+                # one vCPU fd per possible vCPU, however many replugs
+                check_vcpu_fds(vm, vm.maxcpus)
+            log = vm.quit()
+            check_qemu_log(log)
+        except AssertionError as e:
+            errors.append(str(e))
+            vm.l1.sh(f'kill -9 $(cat {vm.pidfile}) 2>/dev/null; true')
+    assert not errors, '\n'.join(errors)
+
+
+def check_qemu_log(log):
+    bad = [line for line in log.splitlines()
+           if re.search(r'EPERM|EBUSY|Operation not permitted|'
+                        r'Device or resource busy|abort|Assertion', line)]
+    assert not bad, log
+
+
+def check_guest_log(vm):
+    bad = vm.sh('dmesg | grep -E "failed to come online|failed to boot|'
+                'Call trace|BUG|WARNING" || true')
+    assert bad == '', bad
+
+
+def check_vcpu_fds(vm, maxcpus):
+    """Exactly one KVM vCPU fd per possible vCPU"""
+    assert sorted(vm.vcpu_fds()) == list(range(maxcpus))
+
+
+def plugged(vm, topo):
+    return sorted(topo.index(s['props'])
+                  for s in vm.qmp('query-hotpluggable-cpus')
+                  if 'qom-path' in s)
+
+
+def guest_list(vm, what):
+    text = vm.read(f'/sys/devices/system/cpu/{what}')
+    out = []
+    for part in filter(None, text.split(',')):
+        lo, _, hi = part.partition('-')
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def wait_online(vm, expect, timeout=120):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = guest_list(vm, 'online')
+        if got == sorted(expect):
+            return
+        if time.monotonic() > deadline:
+            raise GuestError(f'L2 online CPUs are {got}, not {expect}')
+        time.sleep(0.5)
+
+
+def cpu_add(vm, topo, index, cpu_id=None, **extra):
+    cpu_id = cpu_id or f'cpu{index}'
+    vm.qmp('device_add', driver='host-arm-cpu', id=cpu_id,
+           **topo.props(index), **extra)
+    return cpu_id
+
+
+def cpu_del(vm, cpu_id):
+    before = len(vm.events('DEVICE_DELETED'))
+    vm.qmp('device_del', id=cpu_id)
+    deadline = time.monotonic() + 120
+    while True:
+        evs = vm.events('DEVICE_DELETED')[before:]
+        if any(e['data'].get('device') == cpu_id for e in evs):
+            return
+        if time.monotonic() > deadline:
+            raise GuestError(f'no DEVICE_DELETED for {cpu_id}; L2 console:\n'
+                             f'{vm.console.tail()}')
+        time.sleep(0.5)
+
+
+def runs_work(vm, cpu):
+    """A busy loop pinned to CPU @cpu runs there."""
+    vm.sh(f"taskset {1 << cpu:x} sh -c 'while :; do :; done' &"
+          f" echo $! > /tmp/busy{cpu}")
+    try:
+        time.sleep(1)
+        where = vm.sh(f"cut -d' ' -f39 /proc/$(cat /tmp/busy{cpu})/stat")
+        return where == str(cpu)
+    finally:
+        vm.sh(f'kill $(cat /tmp/busy{cpu})')
+
+
+def test_parked_vcpus_before_cont(l2):
+    """With -S, before the guest runs, every possible vCPU has its fd; the
+    guest boots with one vCPU and is denied the others silently."""
+    vm = l2(smp='1,maxcpus=4', extra='-S', wait=False)
+    check_vcpu_fds(vm, 4)
+    assert len(vm.qmp('query-cpus-fast')) == 1
+    vm.qmp('cont')
+    vm.wait_ready()
+    assert guest_list(vm, 'online') == [0]
+    assert guest_list(vm, 'possible') == [0, 1, 2, 3]
+    check_guest_log(vm)
+    check_vcpu_fds(vm, 4)
+
+
+def test_replug(l2):
+    """Plug, online, run work, unplug and plug the same slot again, five
+    times, with another slot in use at the same time."""
+    topo = Topology(cpus=1, maxcpus=4)
+    vm = l2(smp=topo.smp)
+    cpu_add(vm, topo, 3)
+    for i in range(5):
+        cpu_id = cpu_add(vm, topo, 1, cpu_id=f'cpu1-{i}')
+        wait_online(vm, [0, 1, 3])
+        assert runs_work(vm, 1)
+        assert runs_work(vm, 3)
+        cpu_del(vm, cpu_id)
+        wait_online(vm, [0, 3])
+        assert plugged(vm, topo) == [0, 3]
+        check_vcpu_fds(vm, 4)
+    assert len(vm.qmp('query-cpus-fast')) == 2
+    check_guest_log(vm)
+
+
+def test_aff1_slot(l2):
+    """Slot 16 has Aff1 = 1: its MPIDR is KVM's for vCPU 16."""
+    topo = Topology(cpus=1, maxcpus=17)
+    vm = l2(smp=topo.smp)
+    check_vcpu_fds(vm, 17)
+    cpu_add(vm, topo, 16)
+    wait_online(vm, [0, 16])
+    assert runs_work(vm, 16)
+    assert vm.qmp('qom-get', path='/machine/peripheral/cpu16',
+                  property='mp-affinity') == virt_mpidr(16) == 0x100
+    check_guest_log(vm)
+
+
+@pytest.mark.parametrize('cpu', ['host', 'host,sve=off',
+                                 'host,sve128=on,sve256=off', 'host,pmu=off'])
+def test_cpu_features(l2, cpu):
+    """Hot-added vCPUs get the features of the boot vCPUs; one with other
+    features is refused, and QEMU and the slot are unharmed."""
+    topo = Topology(cpus=1, maxcpus=3)
+    vm = l2(smp=topo.smp, cpu=cpu)
+    cpu_add(vm, topo, 2)
+    wait_online(vm, [0, 2])
+    assert runs_work(vm, 2)
+    features = vm.sh("grep -m1 Features /proc/cpuinfo")
+    if cpu == 'host':
+        assert ' sve' in features
+        with pytest.raises(L2QMPError, match="'sve' is false"):
+            cpu_add(vm, topo, 1, sve=False)
+        with pytest.raises(L2QMPError, match="'pmu' is false"):
+            cpu_add(vm, topo, 1, pmu=False)
+        assert plugged(vm, topo) == [0, 2]
+        cpu_add(vm, topo, 1)
+        wait_online(vm, [0, 1, 2])
+    elif 'sve=off' in cpu:
+        assert ' sve' not in features
+    # every CPU of the guest has the same features
+    assert len(set(vm.sh("grep Features /proc/cpuinfo").splitlines())) == 1
+    check_guest_log(vm)
+    check_vcpu_fds(vm, 3)
+
+
+def test_boot_vcpu_off_on(l2):
+    """A boot vCPU goes offline and online again, three times: PSCI CPU_OFF
+    and CPU_ON, which QEMU handles."""
+    vm = l2(smp='2,maxcpus=3')
+    for _ in range(3):
+        vm.sh('echo 0 > /sys/devices/system/cpu/cpu1/online')
+        wait_online(vm, [0])
+        vm.sh('echo 1 > /sys/devices/system/cpu/cpu1/online')
+        wait_online(vm, [0, 1])
+        assert runs_work(vm, 1)
+    check_guest_log(vm)
+
+
+def test_libvirt_start_flow(l2):
+    """libvirt starts with -S, plugs the vCPUs it wants with device_add,
+    checks the two queries agree, and continues; or names them with
+    -device."""
+    topo = Topology(cpus=1, maxcpus=4)
+    vm = l2(smp=topo.smp, extra='-S', wait=False)
+    cpu_add(vm, topo, 1, cpu_id='vcpu1')
+    cpu_add(vm, topo, 2, cpu_id='vcpu2')
+    slots = {s['qom-path'] for s in vm.qmp('query-hotpluggable-cpus')
+             if 'qom-path' in s}
+    assert {c['qom-path'] for c in vm.qmp('query-cpus-fast')} == slots
+    assert len(slots) == 3
+    vm.qmp('cont')
+    vm.wait_ready()
+    wait_online(vm, [0, 1, 2])
+    check_guest_log(vm)
+    vm.quit()
+
+    devices = ' '.join(
+        f'-device host-arm-cpu,id=vcpu{i},' +
+        ','.join(f'{k}={v}' for k, v in topo.props(i).items())
+        for i in (1, 2))
+    vm = l2(smp=topo.smp, extra=devices)
+    wait_online(vm, [0, 1, 2])
+    assert plugged(vm, topo) == [0, 1, 2]
+    cpu_del(vm, 'vcpu2')
+    wait_online(vm, [0, 1])
+    check_vcpu_fds(vm, 4)
+    check_guest_log(vm)
+
+
+@pytest.mark.parametrize('how', ['system_reset', 'reboot -f'])
+def test_reset(l2, how):
+    """Reset with a hot-added vCPU and another slot used and freed: the
+    hot-added vCPU stays, and comes online again."""
+    topo = Topology(cpus=1, maxcpus=3)
+    vm = l2(smp=topo.smp)
+    cpu_add(vm, topo, 2)
+    cpu_add(vm, topo, 1)
+    wait_online(vm, [0, 1, 2])
+    cpu_del(vm, 'cpu1')
+    wait_online(vm, [0, 2])
+    if how == 'system_reset':
+        vm.qmp('system_reset')
+    else:
+        vm.console.write('reboot -f\n')
+    vm.wait_ready()
+    wait_online(vm, [0, 2])
+    assert runs_work(vm, 2)
+    assert plugged(vm, topo) == [0, 2]
+    check_vcpu_fds(vm, 3)
+    check_guest_log(vm)
+
+
+def wait_migration(vm, timeout=300):
+    deadline = time.monotonic() + timeout
+    while True:
+        status = vm.qmp('query-migrate').get('status')
+        if status == 'completed':
+            return
+        assert status not in ('failed', 'cancelled'), status
+        assert time.monotonic() < deadline, f'migration still {status}'
+        time.sleep(1)
+
+
+def test_migration(l2):
+    """Migrate a guest with a hot-added vCPU, and a slot used then freed,
+    to a QEMU given that vCPU with -device; unplug and replug there, and
+    migrate back."""
+    topo = Topology(cpus=1, maxcpus=4)
+    src = l2(smp=topo.smp)
+    cpu_add(src, topo, 3)
+    cpu_add(src, topo, 1)
+    wait_online(src, [0, 1, 3])
+    cpu_del(src, 'cpu1')
+    wait_online(src, [0, 3])
+
+    def device(i):
+        return (f'-device host-arm-cpu,id=cpu{i},' +
+                ','.join(f'{k}={v}' for k, v in topo.props(i).items()))
+
+    dst = L2(src.l1, src.console, 'l2-dst', smp=topo.smp,
+             extra=f'{device(3)} -incoming exec:"cat /tmp/l2-state"')
+    src.qmp('migrate', uri='exec:cat > /tmp/l2-state')
+    wait_migration(src)
+    check_qemu_log(src.quit())
+    dst.launch(wait=False)
+    try:
+        wait_migration(dst)
+        dst.sh('true')
+        wait_online(dst, [0, 3])
+        assert runs_work(dst, 3)
+        check_vcpu_fds(dst, 4)
+        cpu_del(dst, 'cpu3')
+        cpu_add(dst, topo, 2)
+        wait_online(dst, [0, 2])
+
+        back = L2(src.l1, src.console, 'l2-back', smp=topo.smp,
+                  extra=f'{device(2)} -incoming exec:"cat /tmp/l2-state2"')
+        dst.qmp('migrate', uri='exec:cat > /tmp/l2-state2')
+        wait_migration(dst)
+        check_qemu_log(dst.quit())
+        back.launch(wait=False)
+        try:
+            wait_migration(back)
+            back.sh('true')
+            wait_online(back, [0, 2])
+            assert runs_work(back, 2)
+            check_guest_log(back)
+        finally:
+            check_qemu_log(back.quit())
+    finally:
+        check_qemu_log(dst.quit())
+
+
+def test_memory_hotplug_alongside(l2):
+    topo = Topology(cpus=1, maxcpus=2)
+    vm = l2(smp=topo.smp, memory='512,slots=2,maxmem=1G')
+    vm.qmp('object-add', **{'qom-type': 'memory-backend-ram', 'id': 'mem1',
+                            'size': 128 << 20})
+    vm.qmp('device_add', driver='pc-dimm', id='dimm1', memdev='mem1')
+    cpu_add(vm, topo, 1)
+    wait_online(vm, [0, 1])
+    cpu_del(vm, 'cpu1')
+    wait_online(vm, [0])
+    assert [d['data']['id'] for d in vm.qmp('query-memory-devices')] == \
+        ['dimm1']
+    check_guest_log(vm)
+
+
+def test_boot_time(l2, record_property):
+    """Possible vCPUs cost the boot nothing it would notice: no PSCI
+    timeout (5 s per vCPU that is said to start and never does)."""
+    times = {}
+    for smp in ('1', '1,maxcpus=8'):
+        start = time.monotonic()
+        vm = l2(smp=smp)
+        times[smp] = time.monotonic() - start
+        check_guest_log(vm)
+        vm.quit()
+    report = (f'L2 boot: -smp 1 {times["1"]:.1f} s, -smp 1,maxcpus=8 '
+              f'{times["1,maxcpus=8"]:.1f} s, ratio '
+              f'{times["1,maxcpus=8"] / times["1"]:.2f}')
+    print(report)
+    record_property('l2_boot_times', report)
+    with open(os.path.join(LOG_DIR, 'kvm-boot-time.txt'), 'w',
+              encoding='utf-8') as f:
+        f.write(report + '\n')
+
+
+def test_l1_without_sve(l2):
+    """An L1 host without SVE: L2's vCPUs have none, and hotplug works."""
+    host = start_l1('kvm-l1-nosve', cpu='max,sve=off')
+    try:
+        topo = Topology(cpus=1, maxcpus=3)
+        vm = l2(host=host, smp=topo.smp)
+        assert ' sve' not in vm.sh('grep -m1 Features /proc/cpuinfo')
+        cpu_add(vm, topo, 2)
+        wait_online(vm, [0, 2])
+        with pytest.raises(L2QMPError, match="'sve' feature not supported"):
+            cpu_add(vm, topo, 1, sve=True)
+        check_guest_log(vm)
+        check_qemu_log(vm.quit())
+    finally:
+        host.shutdown()
