@@ -53,9 +53,10 @@ def plugged(g, topo):
     return sorted(i for i, s in slots(g, topo).items() if 'qom-path' in s)
 
 
-def cpu_add(g, topo, index, driver='max-arm-cpu', cpu_id=None):
+def cpu_add(g, topo, index, driver='max-arm-cpu', cpu_id=None, **extra):
     cpu_id = cpu_id or f'cpu{index}'
-    g.qmp('device_add', driver=driver, id=cpu_id, **topo.props(index))
+    g.qmp('device_add', driver=driver, id=cpu_id, **topo.props(index),
+          **extra)
     return cpu_id
 
 
@@ -220,3 +221,15 @@ def check_guest_topology(g, topo, cpu_ids):
                 'cluster_id': (cluster or socket)[0],
                 'core_id': core[0] if core else index}
         assert got == want, f'CPU {index} ({props}): guest {got}, PPTT {want}'
+
+
+def wait_migration(g, timeout=300):
+    """Wait until the migration of @g (a Guest or an L2) has completed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = g.qmp('query-migrate').get('status')
+        if status == 'completed':
+            return
+        assert status not in ('failed', 'cancelled'), status
+        assert time.monotonic() < deadline, f'migration still {status}'
+        time.sleep(0.5)

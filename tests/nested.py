@@ -110,9 +110,12 @@ class L2(Shell):
         return int(self.l1.read(self.pidfile))
 
     def vcpu_fds(self):
-        """The KVM vCPU fds of L2's QEMU, as their vCPU ids, in fd order"""
+        """The KVM vCPU fds of L2's QEMU, as their vCPU ids, in fd order,
+        and how many vCPU statistics fds it has"""
         out = self.l1.sh(f'ls -l /proc/{self.pid()}/fd')
-        return [int(n) for n in re.findall(r'anon_inode:kvm-vcpu:(\d+)', out)]
+        return ([int(n) for n in re.findall(r'anon_inode:kvm-vcpu:(\d+)',
+                                            out)],
+                len(re.findall(r'anon_inode:kvm-vcpu-stats', out)))
 
     def qemu_log(self):
         return self.l1.sh(f'cat {self.logfile}')

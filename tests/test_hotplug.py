@@ -1,14 +1,13 @@
 """vCPU hotplug on -M virt under TCG, with a Debian arm64 guest (UEFI,
 ACPI).  Every check reads what the guest and QMP report."""
 
-import time
-
 import pytest
 from qemu.qmp import ExecuteError
 
 from cpus import (TOPO_IDS, Topology, check_guest_topology, cpu_add,
                   cpu_del, guest_cpus, madt_giccs, plugged, qom_cpus,
-                  runs_work, slots, virt_mpidr, wait_guest_cpus)
+                  runs_work, slots, virt_mpidr, wait_guest_cpus,
+                  wait_migration)
 
 
 # on Debian's 6.12 kernel and on its newest
@@ -324,17 +323,6 @@ def test_unsupported_configs(boot, machine, append, match):
     with pytest.raises(ExecuteError, match=match):
         cpu_add(g, topo, 1)
     assert guest_cpus(g, 'online') == [0]
-
-
-def wait_migration(g, timeout=120):
-    deadline = time.monotonic() + timeout
-    while True:
-        status = g.qmp('query-migrate').get('status')
-        if status == 'completed':
-            return
-        assert status not in ('failed', 'cancelled'), status
-        assert time.monotonic() < deadline, f'migration still {status}'
-        time.sleep(0.2)
 
 
 def test_migration_with_hot_added_cpu(boot, tmp_path):

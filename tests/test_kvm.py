@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from cpus import Topology, virt_mpidr
+from cpus import (Topology, cpu_add as plug, guest_cpus, plugged, runs_work,
+                  virt_mpidr, wait_guest_cpus, wait_migration)
 from guest import Guest, GuestError, LOG_DIR
 from nested import L1_INITRD, L1Console, L2, L2QMPError, l1_args
 
@@ -89,41 +90,16 @@ def check_guest_log(vm):
 
 
 def check_vcpu_fds(vm, maxcpus):
-    """Exactly one KVM vCPU fd per possible vCPU"""
-    assert sorted(vm.vcpu_fds()) == list(range(maxcpus))
-
-
-def plugged(vm, topo):
-    return sorted(topo.index(s['props'])
-                  for s in vm.qmp('query-hotpluggable-cpus')
-                  if 'qom-path' in s)
-
-
-def guest_list(vm, what):
-    text = vm.read(f'/sys/devices/system/cpu/{what}')
-    out = []
-    for part in filter(None, text.split(',')):
-        lo, _, hi = part.partition('-')
-        out.extend(range(int(lo), int(hi or lo) + 1))
-    return out
-
-
-def wait_online(vm, expect, timeout=120):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = guest_list(vm, 'online')
-        if got == sorted(expect):
-            return
-        if time.monotonic() > deadline:
-            raise GuestError(f'L2 online CPUs are {got}, not {expect}')
-        time.sleep(0.5)
+    """Exactly one KVM vCPU fd per possible vCPU, and one statistics fd per
+    CPU that exists (a destroyed vCPU, hot-unplugged, closes its own)"""
+    vcpus, stats = vm.vcpu_fds()
+    assert sorted(vcpus) == list(range(maxcpus))
+    assert stats == len(vm.qmp('query-cpus-fast'))
 
 
 def cpu_add(vm, topo, index, cpu_id=None, **extra):
-    cpu_id = cpu_id or f'cpu{index}'
-    vm.qmp('device_add', driver='host-arm-cpu', id=cpu_id,
-           **topo.props(index), **extra)
-    return cpu_id
+    return plug(vm, topo, index, driver='host-arm-cpu', cpu_id=cpu_id,
+                **extra)
 
 
 def cpu_del(vm, cpu_id):
@@ -140,18 +116,6 @@ def cpu_del(vm, cpu_id):
         time.sleep(0.5)
 
 
-def runs_work(vm, cpu):
-    """A busy loop pinned to CPU @cpu runs there."""
-    vm.sh(f"taskset {1 << cpu:x} sh -c 'while :; do :; done' &"
-          f" echo $! > /tmp/busy{cpu}")
-    try:
-        time.sleep(1)
-        where = vm.sh(f"cut -d' ' -f39 /proc/$(cat /tmp/busy{cpu})/stat")
-        return where == str(cpu)
-    finally:
-        vm.sh(f'kill $(cat /tmp/busy{cpu})')
-
-
 def test_parked_vcpus_before_cont(l2):
     """With -S, before the guest runs, every possible vCPU has its fd; the
     guest boots with one vCPU and is denied the others silently."""
@@ -160,8 +124,8 @@ def test_parked_vcpus_before_cont(l2):
     assert len(vm.qmp('query-cpus-fast')) == 1
     vm.qmp('cont')
     vm.wait_ready()
-    assert guest_list(vm, 'online') == [0]
-    assert guest_list(vm, 'possible') == [0, 1, 2, 3]
+    assert guest_cpus(vm, 'online') == [0]
+    assert guest_cpus(vm, 'possible') == [0, 1, 2, 3]
     check_guest_log(vm)
     check_vcpu_fds(vm, 4)
 
@@ -174,11 +138,11 @@ def test_replug(l2):
     cpu_add(vm, topo, 3)
     for i in range(5):
         cpu_id = cpu_add(vm, topo, 1, cpu_id=f'cpu1-{i}')
-        wait_online(vm, [0, 1, 3])
-        assert runs_work(vm, 1)
-        assert runs_work(vm, 3)
+        wait_guest_cpus(vm, 'online', [0, 1, 3])
+        assert runs_work(vm, 1) > 0
+        assert runs_work(vm, 3) > 0
         cpu_del(vm, cpu_id)
-        wait_online(vm, [0, 3])
+        wait_guest_cpus(vm, 'online', [0, 3])
         assert plugged(vm, topo) == [0, 3]
         check_vcpu_fds(vm, 4)
     assert len(vm.qmp('query-cpus-fast')) == 2
@@ -191,8 +155,8 @@ def test_aff1_slot(l2):
     vm = l2(smp=topo.smp)
     check_vcpu_fds(vm, 17)
     cpu_add(vm, topo, 16)
-    wait_online(vm, [0, 16])
-    assert runs_work(vm, 16)
+    wait_guest_cpus(vm, 'online', [0, 16])
+    assert runs_work(vm, 16) > 0
     assert vm.qmp('qom-get', path='/machine/peripheral/cpu16',
                   property='mp-affinity') == virt_mpidr(16) == 0x100
     check_guest_log(vm)
@@ -206,8 +170,8 @@ def test_cpu_features(l2, cpu):
     topo = Topology(cpus=1, maxcpus=3)
     vm = l2(smp=topo.smp, cpu=cpu)
     cpu_add(vm, topo, 2)
-    wait_online(vm, [0, 2])
-    assert runs_work(vm, 2)
+    wait_guest_cpus(vm, 'online', [0, 2])
+    assert runs_work(vm, 2) > 0
     features = vm.sh("grep -m1 Features /proc/cpuinfo")
     if cpu == 'host':
         assert ' sve' in features
@@ -217,7 +181,7 @@ def test_cpu_features(l2, cpu):
             cpu_add(vm, topo, 1, pmu=False)
         assert plugged(vm, topo) == [0, 2]
         cpu_add(vm, topo, 1)
-        wait_online(vm, [0, 1, 2])
+        wait_guest_cpus(vm, 'online', [0, 1, 2])
     elif 'sve=off' in cpu:
         assert ' sve' not in features
     # every CPU of the guest has the same features
@@ -232,10 +196,10 @@ def test_boot_vcpu_off_on(l2):
     vm = l2(smp='2,maxcpus=3')
     for _ in range(3):
         vm.sh('echo 0 > /sys/devices/system/cpu/cpu1/online')
-        wait_online(vm, [0])
+        wait_guest_cpus(vm, 'online', [0])
         vm.sh('echo 1 > /sys/devices/system/cpu/cpu1/online')
-        wait_online(vm, [0, 1])
-        assert runs_work(vm, 1)
+        wait_guest_cpus(vm, 'online', [0, 1])
+        assert runs_work(vm, 1) > 0
     check_guest_log(vm)
 
 
@@ -253,7 +217,7 @@ def test_libvirt_start_flow(l2):
     assert len(slots) == 3
     vm.qmp('cont')
     vm.wait_ready()
-    wait_online(vm, [0, 1, 2])
+    wait_guest_cpus(vm, 'online', [0, 1, 2])
     check_guest_log(vm)
     vm.quit()
 
@@ -262,10 +226,10 @@ def test_libvirt_start_flow(l2):
         ','.join(f'{k}={v}' for k, v in topo.props(i).items())
         for i in (1, 2))
     vm = l2(smp=topo.smp, extra=devices)
-    wait_online(vm, [0, 1, 2])
+    wait_guest_cpus(vm, 'online', [0, 1, 2])
     assert plugged(vm, topo) == [0, 1, 2]
     cpu_del(vm, 'vcpu2')
-    wait_online(vm, [0, 1])
+    wait_guest_cpus(vm, 'online', [0, 1])
     check_vcpu_fds(vm, 4)
     check_guest_log(vm)
 
@@ -278,30 +242,38 @@ def test_reset(l2, how):
     vm = l2(smp=topo.smp)
     cpu_add(vm, topo, 2)
     cpu_add(vm, topo, 1)
-    wait_online(vm, [0, 1, 2])
+    wait_guest_cpus(vm, 'online', [0, 1, 2])
     cpu_del(vm, 'cpu1')
-    wait_online(vm, [0, 2])
+    wait_guest_cpus(vm, 'online', [0, 2])
     if how == 'system_reset':
         vm.qmp('system_reset')
     else:
         vm.console.write('reboot -f\n')
     vm.wait_ready()
-    wait_online(vm, [0, 2])
-    assert runs_work(vm, 2)
+    wait_guest_cpus(vm, 'online', [0, 2])
+    assert runs_work(vm, 2) > 0
     assert plugged(vm, topo) == [0, 2]
     check_vcpu_fds(vm, 3)
     check_guest_log(vm)
 
 
-def wait_migration(vm, timeout=300):
-    deadline = time.monotonic() + timeout
-    while True:
-        status = vm.qmp('query-migrate').get('status')
-        if status == 'completed':
-            return
-        assert status not in ('failed', 'cancelled'), status
-        assert time.monotonic() < deadline, f'migration still {status}'
-        time.sleep(1)
+def migrate(src, name, topo, plugged_slots):
+    """Migrate L2 @src to a new L2 @name in the same L1, given the vCPUs of
+    @plugged_slots with -device; quit @src and return the new L2."""
+    devices = ' '.join(
+        f'-device host-arm-cpu,id=cpu{i},' +
+        ','.join(f'{k}={v}' for k, v in topo.props(i).items())
+        for i in plugged_slots)
+    state = f'/tmp/{name}-state'
+    dst = L2(src.l1, src.console, name, smp=topo.smp,
+             extra=f'{devices} -incoming exec:"cat {state}"')
+    src.qmp('migrate', uri=f'exec:cat > {state}')
+    wait_migration(src)
+    check_qemu_log(src.quit())
+    dst.launch(wait=False)
+    wait_migration(dst)
+    dst.sh('true')
+    return dst
 
 
 def test_migration(l2):
@@ -312,41 +284,23 @@ def test_migration(l2):
     src = l2(smp=topo.smp)
     cpu_add(src, topo, 3)
     cpu_add(src, topo, 1)
-    wait_online(src, [0, 1, 3])
+    wait_guest_cpus(src, 'online', [0, 1, 3])
     cpu_del(src, 'cpu1')
-    wait_online(src, [0, 3])
+    wait_guest_cpus(src, 'online', [0, 3])
 
-    def device(i):
-        return (f'-device host-arm-cpu,id=cpu{i},' +
-                ','.join(f'{k}={v}' for k, v in topo.props(i).items()))
-
-    dst = L2(src.l1, src.console, 'l2-dst', smp=topo.smp,
-             extra=f'{device(3)} -incoming exec:"cat /tmp/l2-state"')
-    src.qmp('migrate', uri='exec:cat > /tmp/l2-state')
-    wait_migration(src)
-    check_qemu_log(src.quit())
-    dst.launch(wait=False)
+    dst = migrate(src, 'l2-dst', topo, [3])
     try:
-        wait_migration(dst)
-        dst.sh('true')
-        wait_online(dst, [0, 3])
-        assert runs_work(dst, 3)
+        wait_guest_cpus(dst, 'online', [0, 3])
+        assert runs_work(dst, 3) > 0
         check_vcpu_fds(dst, 4)
         cpu_del(dst, 'cpu3')
         cpu_add(dst, topo, 2)
-        wait_online(dst, [0, 2])
-
-        back = L2(src.l1, src.console, 'l2-back', smp=topo.smp,
-                  extra=f'{device(2)} -incoming exec:"cat /tmp/l2-state2"')
-        dst.qmp('migrate', uri='exec:cat > /tmp/l2-state2')
-        wait_migration(dst)
-        check_qemu_log(dst.quit())
-        back.launch(wait=False)
+        wait_guest_cpus(dst, 'online', [0, 2])
+        back = migrate(dst, 'l2-back', topo, [2])
         try:
-            wait_migration(back)
-            back.sh('true')
-            wait_online(back, [0, 2])
-            assert runs_work(back, 2)
+            wait_guest_cpus(back, 'online', [0, 2])
+            assert runs_work(back, 2) > 0
+            check_vcpu_fds(back, 4)
             check_guest_log(back)
         finally:
             check_qemu_log(back.quit())
@@ -361,9 +315,9 @@ def test_memory_hotplug_alongside(l2):
                             'size': 128 << 20})
     vm.qmp('device_add', driver='pc-dimm', id='dimm1', memdev='mem1')
     cpu_add(vm, topo, 1)
-    wait_online(vm, [0, 1])
+    wait_guest_cpus(vm, 'online', [0, 1])
     cpu_del(vm, 'cpu1')
-    wait_online(vm, [0])
+    wait_guest_cpus(vm, 'online', [0])
     assert [d['data']['id'] for d in vm.qmp('query-memory-devices')] == \
         ['dimm1']
     check_guest_log(vm)
@@ -397,7 +351,7 @@ def test_l1_without_sve(l2):
         vm = l2(host=host, smp=topo.smp)
         assert ' sve' not in vm.sh('grep -m1 Features /proc/cpuinfo')
         cpu_add(vm, topo, 2)
-        wait_online(vm, [0, 2])
+        wait_guest_cpus(vm, 'online', [0, 2])
         with pytest.raises(L2QMPError, match="'sve' feature not supported"):
             cpu_add(vm, topo, 1, sve=True)
         check_guest_log(vm)

@@ -3,8 +3,9 @@ ACPI tables describe them all; they must fit the room the machine type
 makes for them (no "ACPI table size ... migration may not work"), and a
 guest with hot-added vCPUs must migrate."""
 
-from cpus import Topology, cpu_add, cpu_del, guest_cpus, wait_guest_cpus
-from test_hotplug import check_views, wait_migration
+from cpus import (Topology, cpu_add, cpu_del, guest_cpus, wait_guest_cpus,
+                  wait_migration)
+from test_hotplug import check_views
 
 SIZE_WARNING = 'ACPI table size'
 

@@ -88,3 +88,4 @@ def test_x86_tcg_cpu_replug(boot):
         # slot is free once the guest has ejected it
         g.wait_sh('test -d /sys/devices/system/cpu/cpu1 || echo gone', 'gone')
         assert guest_cpus(g, 'online') == [0]
+

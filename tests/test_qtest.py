@@ -76,9 +76,9 @@ def environmental(test, out, build_dir, allowed=ENVIRONMENTAL):
             f'{test}: {sig} differs\n{out}'
         assert len(got) == len(want), f'{test}: {sig} changed size'
         diff = {i for i in range(len(got)) if got[i] != want[i]}
-        allowed = firmware_bytes(sig, want)
-        assert diff <= allowed, \
-            f'{test}: {sig} differs at {sorted(diff - allowed)}'
+        firmware = firmware_bytes(sig, want)
+        assert diff <= firmware, \
+            f'{test}: {sig} differs at {sorted(diff - firmware)}'
         tables.add(sig)
     return tables
 
