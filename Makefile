@@ -9,7 +9,7 @@ QEMU = build/qemu/build/qemu-system-aarch64
 GUEST = build/guest/.stamp
 
 .PHONY: all setup tree export series-check series-bisect build base guest \
-	demo check check-tcg check-kvm kvm-build other-targets clean
+	demo check check-tcg check-kvm kvm-build other-targets bench clean
 
 all: build guest
 	./scripts/demo.py
@@ -59,6 +59,10 @@ kvm-build: tree
 other-targets: tree
 	./scripts/build-other-targets.sh
 	$(PYTEST) $(PYTEST_FLAGS) -m other tests
+
+# Start-up and hotplug figures against the base and x86 q35 (README.md)
+bench: build guest base kvm-build
+	./scripts/bench.sh
 
 clean:
 	rm -rf build

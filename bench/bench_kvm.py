@@ -1,0 +1,126 @@
+"""The KVM part of make bench, on the nested rig (tests/test_kvm.py): an
+arm64 L1 host under TCG runs the KVM-only QEMU of this tree, whose guest
+(L2) runs under KVM.
+
+Start-up of L2's QEMU (-S, QMP handshake, quit), run by L1's shell:
+-smp 1 against -smp 1,maxcpus=64 (63 vCPU fds created, initialized and
+parked) and against -smp 8 and -smp 64 (cold vCPUs).  Then hotplug
+latency into an L2 guest, timed from the host (so it includes L1's shell
+relaying the QMP command, a few ms)."""
+
+import re
+import statistics
+import time
+
+from bench import fmt, summary
+from nested import L2
+from test_kvm import start_l1
+
+L2_START = ('/opt/qemu/qemu-system-aarch64 -accel kvm -cpu host'
+            ' -M virt,gic-version=3 -m 512 -nodefaults -display none'
+            ' -bios /opt/l2/QEMU_EFI.fd')
+SMPS = ('1', '1,maxcpus=8', '1,maxcpus=64', '8', '64')
+
+
+def l1_start_quit(l1, smp):
+    """Wall time (s) of one L2 QEMU start-up in L1: L1's shell runs it
+    (busybox's date has no sub-second clock), timed by the host, less
+    the time of L1's shell running nothing"""
+    def timed(cmd):
+        t0 = time.monotonic()
+        out = l1.sh(cmd, timeout=300)
+        return time.monotonic() - t0, out
+
+    idle = min(timed('true')[0] for _ in range(3))
+    wall, out = timed(
+        'printf \'{"execute":"qmp_capabilities"}\\n{"execute":"quit"}\\n\' | '
+        f'{L2_START} -smp {smp} -S -qmp stdio >/tmp/bench.out 2>/tmp/bench.err;'
+        ' echo "rc=$?"; cat /tmp/bench.err')
+    # L1 has 2 vCPUs: KVM recommends no more
+    lines = [line for line in out.splitlines()
+             if 'exceeds the recommended cpus supported by KVM' not in line]
+    if lines != ['rc=0']:
+        raise RuntimeError(f'L2 QEMU -smp {smp}: {out}')
+    return wall - idle
+
+
+def hotplug(l1, rounds):
+    vm = L2(l1, l1.l2console, 'bench-l2', smp=f'1,maxcpus={rounds + 1}')
+    vm.launch()
+    add, dele = [], []
+    try:
+        slots = [s['props'] for s in reversed(
+            vm.qmp('query-hotpluggable-cpus')) if 'qom-path' not in s]
+        order = list(range(rounds)) + [0]
+        fifo = f'/tmp/l2qmp-{vm.name}'
+        for n, i in enumerate(order):
+            cpu, cpu_id = i + 1, f'cpu{i + 1}-{n}'
+            args = ', '.join(f'"{k}": {v}' for k, v in slots[i].items())
+            vm.console.write(f'f=/sys/devices/system/cpu/cpu{cpu}/online; '
+                             f'until [ "$(cat $f 2>/dev/null)" = 1 ]; do '
+                             f'usleep 5000; done; echo "ONLINE-{n}"\n')
+            t0 = time.monotonic()
+            l1.console.write(
+                f'echo \'{{"execute": "device_add", "arguments": {{'
+                f'"driver": "host-arm-cpu", "id": "{cpu_id}", {args}}}}}\''
+                f' > {fifo}.in\n')
+            vm.console.expect(f'ONLINE-{n}\n', 120)
+            add.append(time.monotonic() - t0)
+            vm.sh('true')
+            # L1 waits for the event, and says when it has come
+            t0 = time.monotonic()
+            l1.console.write(
+                f'echo \'{{"execute": "device_del", "arguments": {{'
+                f'"id": "{cpu_id}"}}}}\' > {fifo}.in; until grep -q '
+                f'\'"device": "{cpu_id}"\' {fifo}.log; do usleep 2000; '
+                f'done; echo "DELETED-{n}"\n')
+            l1.console.expect(f'DELETED-{n}\n', 120)
+            dele.append(time.monotonic() - t0)
+            vm.wait_sh(f'test -d /sys/devices/system/cpu/cpu{cpu} || '
+                       'echo gone', 'gone')
+        l1.sh('true')
+        bad = vm.sh('dmesg | grep -E "failed to come online|failed to boot|'
+                    'Call trace" || true')
+        if bad:
+            raise RuntimeError(f'L2 guest: {bad}')
+    finally:
+        log = vm.quit()
+    if re.search(r'EPERM|EBUSY|abort|rror', log):
+        raise RuntimeError(f'L2 QEMU: {log}')
+    return {'add_to_online_s': summary(add),
+            'del_to_device_deleted_s': summary(dele)}
+
+
+def bench(rounds):
+    l1 = start_l1('bench-l1')
+    try:
+        runs = {smp: [] for smp in SMPS}
+        for _ in range(rounds):
+            for smp in SMPS:
+                runs[smp].append(l1_start_quit(l1, smp))
+        res = {'startup_s': {smp: summary(v) for smp, v in runs.items()}}
+        one = statistics.median(runs['1'])
+        res['per_parked_vcpu_s'] = (statistics.median(runs['1,maxcpus=64'])
+                                    - one) / 63
+        res['per_cold_vcpu_s'] = (statistics.median(runs['64']) - one) / 63
+        res['hotplug'] = hotplug(l1, rounds)
+    finally:
+        l1.shutdown()
+    return res
+
+
+def show(res):
+    print('\n== KVM, nested (L2 QEMU inside a TCG-emulated arm64 L1 host) ==')
+    print('L2 start-up (-S, QMP handshake, quit), ms, median (min-max):')
+    one = res['startup_s']['1']['median']
+    for smp, s in res['startup_s'].items():
+        print(f'  -smp {smp:14} {fmt(s, 1000):>24}'
+              f'  ratio {s["median"] / one:5.2f}')
+    print(f'  per parked vCPU fd: {res["per_parked_vcpu_s"] * 1000:.1f} ms;'
+          f' per cold vCPU: {res["per_cold_vcpu_s"] * 1000:.1f} ms'
+          f' (ratio {res["per_parked_vcpu_s"] / res["per_cold_vcpu_s"]:.2f})')
+    h = res['hotplug']
+    print('hotplug into the L2 guest, ms (from the host, through L1):')
+    print(f'  device_add -> guest online     {fmt(h["add_to_online_s"], 1000)}')
+    print(f'  device_del -> DEVICE_DELETED   '
+          f'{fmt(h["del_to_device_deleted_s"], 1000)}')

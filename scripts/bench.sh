@@ -1,0 +1,15 @@
+#!/bin/sh
+# make bench: start-up cost of possible vCPUs and hotplug latency, against
+# the pristine base and x86 q35 from the same tree, under TCG and nested
+# KVM (bench/bench.py).  Needs the patched build, the base (make base),
+# the KVM build (make kvm-build); builds x86_64 here.
+set -eu
+. "$(dirname "$0")/lib.sh"
+
+if ! dpkg -s python3-matplotlib > /dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends python3-matplotlib
+fi
+# qemu-system-x86_64 and its guest, as make other-targets builds them
+"$top/scripts/build-other-targets.sh"
+exec /usr/bin/python3 "$top/bench/bench.py" "$@"
