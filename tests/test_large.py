@@ -41,3 +41,13 @@ def test_512_possible_cpus_migrate(boot, tmp_path):
     wait_guest_cpus(dst, 'online', [0, 5, 511])
     dst.shutdown()
     assert SIZE_WARNING not in dst.log, dst.log
+
+
+def test_512_cold_cpus_no_size_warning(boot):
+    """512 vCPUs from the start, no hotplug: on the new machine type the
+    room is made by the machine type, not by whether this machine can
+    plug CPUs (pristine 10.2.2 warns at 72625 bytes)."""
+    g = boot(smp='512', wait=False, extra=['-S'])
+    g.qmp('query-status')
+    g.shutdown()
+    assert SIZE_WARNING not in g.log, g.log

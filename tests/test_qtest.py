@@ -150,3 +150,15 @@ def test_bios_tables_virt(qtest_env):
     for test, (passed, tables) in results.items():
         # environmental() has checked each difference
         assert passed or tables, f'{test} failed\n{out}'
+
+
+@pytest.mark.parametrize('name', ['test-qdev-gpio', 'check-qom-proplist'])
+def test_unit(name):
+    """The series' unit tests (tests/unit): input GPIO lines reserved and
+    created later; link properties set with and without a path"""
+    out = subprocess.run([os.path.join(BUILD_DIR, 'tests', 'unit', name)],
+                         capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r'^ok \d+ ', out.stdout, re.M), out.stdout
+    assert not re.search(r'^not ok', out.stdout, re.M), out.stdout
