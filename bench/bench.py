@@ -188,6 +188,14 @@ def slot_free(g, props, timeout=60):
     raise RuntimeError(f'slot {props} still in use')
 
 
+def online_marker(cpu, tag):
+    """A guest shell line that waits for CPU @cpu to be online, then
+    prints ONLINE-@tag"""
+    return (f'f=/sys/devices/system/cpu/cpu{cpu}/online; '
+            f'until [ "$(cat $f 2>/dev/null)" = 1 ]; do '
+            f'usleep 5000; done; echo "ONLINE-{tag}"\n')
+
+
 def hotplug_round(g, driver, props, cpu, tag, arm_guest):
     """Add a vCPU into the slot of @props, which the guest numbers @cpu,
     and remove it: the times from device_add to the guest having it
@@ -195,9 +203,7 @@ def hotplug_round(g, driver, props, cpu, tag, arm_guest):
     slot being free."""
     cpu_id = f'cpu{cpu}-{tag}'
     # the guest waits for the CPU itself, and says when it is online
-    g.console.write(f'f=/sys/devices/system/cpu/cpu{cpu}/online; '
-                    f'until [ "$(cat $f 2>/dev/null)" = 1 ]; do '
-                    f'usleep 5000; done; echo "ONLINE-{tag}"\n')
+    g.console.write(online_marker(cpu, tag))
     t0 = time.monotonic()
     g.qmp('device_add', driver=driver, id=cpu_id, **props)
     g.console.expect(f'ONLINE-{tag}\n', 120)

@@ -12,7 +12,7 @@ import re
 import statistics
 import time
 
-from bench import fmt, summary
+from bench import fmt, online_marker, summary
 from nested import L2
 from test_kvm import start_l1
 
@@ -56,9 +56,7 @@ def hotplug(l1, rounds):
         for n, i in enumerate(order):
             cpu, cpu_id = i + 1, f'cpu{i + 1}-{n}'
             args = ', '.join(f'"{k}": {v}' for k, v in slots[i].items())
-            vm.console.write(f'f=/sys/devices/system/cpu/cpu{cpu}/online; '
-                             f'until [ "$(cat $f 2>/dev/null)" = 1 ]; do '
-                             f'usleep 5000; done; echo "ONLINE-{n}"\n')
+            vm.console.write(online_marker(cpu, n))
             t0 = time.monotonic()
             l1.console.write(
                 f'echo \'{{"execute": "device_add", "arguments": {{'
