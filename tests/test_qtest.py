@@ -152,13 +152,23 @@ def test_bios_tables_virt(qtest_env):
         assert passed or tables, f'{test} failed\n{out}'
 
 
-@pytest.mark.parametrize('name', ['test-qdev-gpio', 'check-qom-proplist'])
+UNIT_CASES = {'test-qdev-gpio': ['/qdev/gpio/reserve',
+                                 '/qdev/gpio/reserved-get',
+                                 '/qdev/gpio/reserve-out'],
+              'check-qom-proplist': ['/qom/proplist/setlink']}
+
+
+@pytest.mark.parametrize('name', sorted(UNIT_CASES))
 def test_unit(name):
-    """The series' unit tests (tests/unit): input GPIO lines reserved and
-    created later; link properties set with and without a path"""
+    """The series' unit tests (tests/unit): GPIO lines reserved and
+    created later; link properties set with and without a path.  The
+    series' own cases must have run and passed."""
     out = subprocess.run([os.path.join(BUILD_DIR, 'tests', 'unit', name)],
                          capture_output=True, text=True, timeout=120,
                          check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r'^ok \d+ ', out.stdout, re.M), out.stdout
     assert not re.search(r'^not ok', out.stdout, re.M), out.stdout
+    for case in UNIT_CASES[name]:
+        assert re.search(rf'^ok \d+ {re.escape(case)}$', out.stdout, re.M), \
+            f'{case} did not pass:\n{out.stdout}'
