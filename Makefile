@@ -9,7 +9,7 @@ QEMU = build/qemu/build/qemu-system-aarch64
 GUEST = build/guest/.stamp
 
 .PHONY: all setup tree export series-check series-bisect build base guest \
-	demo check check-tcg check-kvm kvm-build other-targets bench clean
+	demo check check-tcg check-kvm kvm-build other-targets bench soak clean
 
 all: build guest
 	./scripts/demo.py
@@ -59,6 +59,13 @@ kvm-build: tree
 other-targets: tree
 	./scripts/build-other-targets.sh
 	$(PYTEST) $(PYTEST_FLAGS) -m other tests
+
+# 10,000 plug/unplug cycles on each guest kernel (SOAK_CYCLES=N for more
+# or fewer), with a progress line; not in make check, which runs 200
+SOAK_CYCLES ?= 10000
+soak: build guest
+	SOAK_CYCLES=$(SOAK_CYCLES) SOAK_PROGRESS=1 $(PYTEST) $(PYTEST_FLAGS) -s \
+		tests/test_robust.py -k test_soak
 
 # Start-up and hotplug figures against the base and x86 q35 (README.md)
 bench: build guest base kvm-build

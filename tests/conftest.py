@@ -1,4 +1,5 @@
 import os
+import signal
 
 import pytest
 
@@ -10,23 +11,69 @@ KERNELS = {'6.12': os.path.join(GUEST, 'vmlinuz'),
            'newest': os.path.join(GUEST, 'vmlinuz-new')}
 
 
+# How long a test may run, unless it has a time_limit marker: every wait
+# in the harness is bounded, and this bounds the sum.
+TEST_TIME_LIMIT = int(os.environ.get('TEST_TIME_LIMIT', 900))
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'both_kernels: run on the 6.12 and on the newest kernel')
+    config.addinivalue_line(
+        'markers', 'time_limit(seconds): how long the test may run')
+
+
+class TestTimeLimit(Exception):
+    pass
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """Fail a test that runs longer than its time limit; the teardown of
+    its QEMUs then records where their threads are and kills them."""
+    marker = item.get_closest_marker('time_limit')
+    limit = marker.args[0] if marker else TEST_TIME_LIMIT
+
+    def expired(signum, frame):
+        raise TestTimeLimit(f'the test ran for longer than {limit}s')
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(limit)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def guest_versions():
+    """build/guest/versions (KEY=VALUE lines) as a dict"""
+    try:
+        with open(os.path.join(GUEST, 'versions'), encoding='utf-8') as f:
+            return dict(line.strip().split('=', 1) for line in f
+                        if '=' in line)
+    except OSError:
+        return {}
 
 
 def pytest_sessionstart(session):
     for f in (QEMU, *KERNELS.values()):
         if not os.path.exists(f):
             raise pytest.UsageError(f'{f} is missing: run "make" first')
+    # the tests on both kernels are only worth their time if the kernels
+    # differ: Debian's newest must not be the 6.12 LTS one
+    v = guest_versions()
+    old, new = v.get('KERNEL_VERSION'), v.get('NEW_KERNEL_VERSION')
+    if not old or not new or new.split('.')[:2] == old.split('.')[:2]:
+        raise pytest.UsageError(f'the guest kernels are not two distinct'
+                                f' series: {old} and {new}')
 
 
 def pytest_report_header(config):
-    try:
-        with open(os.path.join(GUEST, 'versions'), encoding='utf-8') as f:
-            return ['guest packages: ' + ' '.join(f.read().split())]
-    except OSError:
+    v = guest_versions()
+    if not v:
         return ['guest packages: unknown (no build/guest/versions)']
+    return ['guest packages: ' + ' '.join(f'{k}={x}' for k, x in v.items())]
 
 
 def pytest_generate_tests(metafunc):

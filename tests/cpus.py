@@ -98,6 +98,22 @@ def wait_guest_cpus(g, what, expect, timeout=60):
         time.sleep(0.2)
 
 
+# What the guest kernel logs when CPU hotplug goes wrong: a possible CPU
+# that did not answer PSCI CPU_ON with DENIED or did not come up, a
+# redistributor it could not reach, an eject whose _STA still says
+# enabled, a CPU that PSCI could not stop, and any oops or warning.
+GUEST_LOG_BAD = ('failed to boot|failed to come online|inaccessible|'
+                 'Eject incomplete|may not have shut down cleanly|'
+                 "didn't die|Call trace|BUG|WARNING")
+
+
+def assert_guest_log_clean(g):
+    """Nothing in the guest's kernel log says that CPU hotplug went wrong
+    (GUEST_LOG_BAD)."""
+    bad = g.sh(f"dmesg | grep -E \"{GUEST_LOG_BAD}\" || true")
+    assert bad == '', bad
+
+
 def cpu_ticks(g, cpu):
     """User+system ticks CPU @cpu has spent, from the guest's /proc/stat."""
     line = g.sh(f"grep '^cpu{cpu} ' /proc/stat")

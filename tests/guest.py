@@ -5,9 +5,11 @@ qemu.qmp).  The guest's serial console is read by a thread into a buffer;
 every wait has a timeout and fails with the tail of the console.
 """
 
+import asyncio
 import os
 import re
 import shlex
+import subprocess
 import sys
 import threading
 import time
@@ -21,9 +23,14 @@ sys.path.insert(0, os.path.join(BUILD, 'qemu', 'python'))
 
 # pylint: disable=wrong-import-position
 from qemu.machine import QEMUMachine  # noqa: E402
+from qemu.machine.machine import AbnormalShutdown  # noqa: E402
 
 BOOT_TIMEOUT = float(os.environ.get('GUEST_BOOT_TIMEOUT', 180))
 CMD_TIMEOUT = float(os.environ.get('GUEST_CMD_TIMEOUT', 60))
+# A QMP command that gets no answer in this time fails the test: QEMU
+# answers every command the tests send in well under a second, unless it
+# hangs.
+QMP_TIMEOUT = float(os.environ.get('QMP_TIMEOUT', 60))
 LOG_DIR = os.path.join(BUILD, 'test-logs')
 
 
@@ -86,6 +93,12 @@ class Console:
                         f' console tail:\n{self.tail()}')
                 self._cond.wait(min(left, 1.0))
 
+    def mark(self):
+        """Move the cursor to the end of what has arrived; return it."""
+        with self._cond:
+            self._pos = len(self._buf)
+            return self._pos
+
     def since(self, start):
         with self._cond:
             return self._buf[start:]
@@ -110,8 +123,10 @@ class Shell:
         """Run @cmd in the guest shell and return its output (stripped)."""
         # the guest's shell runs one line at a time; $rc is the status of
         # the previous one
+        # the answer may arrive before write() returns: mark where it
+        # starts first
+        start = self.console.mark()
         self.console.write(f'{cmd}\necho "@@RC=$rc""@@"\n')
-        start = self.console.pos
         m = self.console.expect(r'@@RC=(\d+)@@\n', timeout)
         out = self.console.since(start)
         out = out[:out.rfind('@@RC=')]
@@ -145,6 +160,72 @@ class Shell:
 
 
 
+def thread_stacks(pid):
+    """Where every thread of process @pid is, from gdb (for a QEMU that
+    hangs)."""
+    try:
+        return subprocess.run(
+            ['gdb', '-p', str(pid), '-batch', '-nx',
+             '-ex', 'thread apply all bt 16'],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            timeout=120, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f'(gdb failed: {e})'
+
+
+def hung_threads(stacks):
+    """The vCPU and main threads of a gdb 'thread apply all bt', which
+    say where QEMU hangs."""
+    keep = [t for t in re.split(r'\n(?=Thread \d+ )', stacks)
+            if re.search(r'"(CPU \d+/\w+|ALL CPUs/TCG|qemu-system-\w+)"', t)
+            or 'main (' in t]
+    return '\n'.join(keep)[-8000:] or stacks[-8000:]
+
+
+class Machine(QEMUMachine):
+    """A QEMUMachine whose QMP commands time out, and which, before it
+    kills a QEMU that does not quit, records where its threads are
+    (self.stacks)."""
+
+    stacks = None
+
+    def _post_launch(self):
+        super()._post_launch()
+        # the only knob for the command timeout of qemu.qmp's legacy API
+        self._qmp.settimeout(QMP_TIMEOUT)
+
+    def events_wait(self, events, timeout=60.0):
+        """QEMUMachine.events_wait(), with @timeout a deadline for the
+        whole wait: upstream's waits that long for each event, however
+        many others arrive, and forever when @timeout is an int."""
+        def match(event):
+            return any(event['event'] == name and
+                       self.event_match(event, want)
+                       for name, want in events)
+
+        for event in self._events:
+            if match(event):
+                self._events.remove(event)
+                return event
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                event = self._qmp.pull_event(wait=float(left))
+            except asyncio.TimeoutError:
+                return None
+            if match(event):
+                return event
+            self._events.append(event)
+
+    def _hard_shutdown(self):
+        if self.is_running() and self.stacks is None:
+            self.stacks = thread_stacks(self.get_pid())
+        super()._hard_shutdown()
+
+
 class Guest(Shell):
     """A QEMU running the test guest.
 
@@ -170,8 +251,7 @@ class Guest(Shell):
         if firmware:
             args += ['-bios', os.path.join(GUEST, 'QEMU_EFI.fd')]
         args += list(extra)
-        self.vm = QEMUMachine(binary, args=args, name=name,
-                              log_dir=LOG_DIR)
+        self.vm = Machine(binary, args=args, name=name, log_dir=LOG_DIR)
         self.vm.set_console()
         self.console = None
         self.wait = wait
@@ -207,13 +287,24 @@ class Guest(Shell):
     def shutdown(self):
         """Quit QEMU, which must exit with status 0 (not die from a
         signal, for instance); QEMU's output is then in self.log."""
+        abnormal = None
         try:
             self.vm.shutdown()
+        except AbnormalShutdown as e:
+            # killed, after a 'quit' that failed or did not end QEMU
+            abnormal = e
         finally:
             if self.console and self.console._log:
                 self.console._log.close()
         self.log = self.vm.get_log() or ''
         rc = self.vm.exitcode()
-        if rc not in (0, None):
-            raise GuestError(f'QEMU exited with status {rc}; its output:\n'
-                             f'{self.log[-3000:]}')
+        if self.vm.stacks:
+            path = os.path.join(LOG_DIR, self.name + '.stacks')
+            with open(path, 'w', encoding='utf-8') as f:
+                f.write(self.vm.stacks)
+            raise GuestError(f'QEMU did not quit and was killed; its threads'
+                             f' (also in {path}):\n'
+                             f'{hung_threads(self.vm.stacks)}')
+        if rc not in (0, None) or abnormal:
+            raise GuestError(f'QEMU exited with status {rc} ({abnormal});'
+                             f' its output:\n{self.log[-3000:]}')

@@ -95,8 +95,9 @@ def test_raw_eject_of_hot_added_cpu(boot):
 
 def test_single_threaded_tcg_guest_eject(boot):
     """With one TCG thread for all vCPUs, removing a vCPU would join the
-    thread that runs the guest's eject: QEMU refuses the eject (sysfs or
-    register), stays alive with the vCPU, and device_del says why."""
+    thread that all share, which does not end while other vCPUs remain:
+    QEMU refuses the eject (sysfs or register), stays alive with the
+    vCPU, and device_del says why."""
     topo = Topology(cpus=1, maxcpus=2)
     g = boot(smp=topo.smp, accel='tcg,thread=single')
     cpu_add(g, topo, 1)

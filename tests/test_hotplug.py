@@ -4,7 +4,8 @@ ACPI).  Every check reads what the guest and QMP report."""
 import pytest
 from qemu.qmp import ExecuteError
 
-from cpus import (TOPO_IDS, Topology, check_guest_topology, cpu_add,
+from cpus import (TOPO_IDS, Topology, assert_guest_log_clean,
+                  check_guest_topology, cpu_add,
                   cpu_del, guest_cpus, madt_giccs, plugged, qom_cpus,
                   runs_work, slots, virt_mpidr, wait_guest_cpus,
                   wait_migration)
@@ -93,15 +94,6 @@ def test_plug_unplug(boot, name):
     check_views(g, topo, boot_cpus)
     assert runs_work(g, topo.cpus - 1) > 0
     assert_guest_log_clean(g)
-
-
-def assert_guest_log_clean(g):
-    """Nothing went wrong on the guest side: every possible CPU that was
-    not plugged answered PSCI CPU_ON with DENIED (no "failed to boot"),
-    each redistributor was found, each eject completed."""
-    bad = g.sh('dmesg | grep -E "failed to boot|inaccessible|Eject incomplete'
-               '|Call trace|BUG|WARNING" || true')
-    assert bad == '', bad
 
 
 def test_grow_and_shrink_1_to_8(boot):

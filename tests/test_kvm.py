@@ -15,8 +15,9 @@ import time
 
 import pytest
 
-from cpus import (Topology, cpu_add as plug, guest_cpus, plugged, runs_work,
-                  virt_mpidr, wait_guest_cpus, wait_migration)
+from cpus import (Topology, assert_guest_log_clean, cpu_add as plug,
+                  guest_cpus, plugged, runs_work, virt_mpidr,
+                  wait_guest_cpus, wait_migration)
 from guest import Guest, GuestError, LOG_DIR
 from nested import L1_INITRD, L1Console, L2, L2QMPError, l1_args
 
@@ -84,9 +85,7 @@ def check_qemu_log(log):
 
 
 def check_guest_log(vm):
-    bad = vm.sh('dmesg | grep -E "failed to come online|failed to boot|'
-                'Call trace|BUG|WARNING" || true')
-    assert bad == '', bad
+    assert_guest_log_clean(vm)
 
 
 def check_vcpu_fds(vm, maxcpus):
