@@ -135,15 +135,15 @@ calls:
     /* CPU 1: on, off by itself, on (parked), on again */
     .quad   PSCI_AFFINITY_INFO_64, 1, 0, 0
     .quad   PSCI_CPU_ON_64, 1, off, 0
-    .quad   DELAY, 0x1000000, 0, 0
+    .quad   DELAY, 0x4000000, 0, 0
     .quad   PSCI_AFFINITY_INFO_64, 1, 0, 0
     .quad   PSCI_CPU_ON_64, 1, park, 0
-    .quad   DELAY, 0x1000000, 0, 0
+    .quad   DELAY, 0x4000000, 0, 0
     .quad   PSCI_CPU_ON_64, 1, park, 0
     .quad   PSCI_AFFINITY_INFO_64, 1, 0, 0
     /* CPU 2: started outside RAM, where it faults and parks */
     .quad   PSCI_CPU_ON_64, 2, 0x7fff0000000, 0
-    .quad   DELAY, 0x1000000, 0, 0
+    .quad   DELAY, 0x4000000, 0, 0
     .quad   PSCI_AFFINITY_INFO_64, 2, 0, 0
     .quad   PSCI_CPU_ON_64, 2, park, 0
     .quad   0, 0, 0, 0
