@@ -9,7 +9,9 @@ status 0 and says nothing of EPERM, EBUSY or an abort; the L2 guest does
 not wait in vain for a vCPU ("failed to come online") nor fail to start
 one ("failed to boot")."""
 
+import base64
 import os
+import random
 import re
 import time
 
@@ -19,7 +21,7 @@ from cpus import (Topology, assert_guest_log_clean, cpu_add as plug,
                   guest_cpus, plugged, runs_work, virt_mpidr,
                   wait_guest_cpus, wait_migration)
 from guest import Guest, GuestError, LOG_DIR
-from nested import L1_INITRD, L1Console, L2, L2QMPError, l1_args
+from nested import L1_INITRD, L2_QEMU, L1Console, L2, L2QMPError, l1_args
 
 pytestmark = pytest.mark.kvm
 
@@ -256,9 +258,10 @@ def test_reset(l2, how):
     check_guest_log(vm)
 
 
-def migrate(src, name, topo, plugged_slots):
+def migrate(src, name, topo, plugged_slots, running=True):
     """Migrate L2 @src to a new L2 @name in the same L1, given the vCPUs of
-    @plugged_slots with -device; quit @src and return the new L2."""
+    @plugged_slots with -device; quit @src and return the new L2, whose
+    guest answers if @running."""
     devices = ' '.join(
         f'-device host-arm-cpu,id=cpu{i},' +
         ','.join(f'{k}={v}' for k, v in topo.props(i).items())
@@ -271,7 +274,8 @@ def migrate(src, name, topo, plugged_slots):
     check_qemu_log(src.quit())
     dst.launch(wait=False)
     wait_migration(dst)
-    dst.sh('true')
+    if running:
+        dst.sh('true')
     return dst
 
 
@@ -357,3 +361,155 @@ def test_l1_without_sve(l2):
         check_qemu_log(vm.quit())
     finally:
         host.shutdown()
+
+
+def qemu_resources(vm):
+    """(open fds, threads) of L2's QEMU, from L1's /proc"""
+    pid = vm.pid()
+    return (int(vm.l1.sh(f'ls /proc/{pid}/fd | wc -l')),
+            int(vm.l1.sh(f'ls /proc/{pid}/task | wc -l')))
+
+
+def check_l1_log(l1):
+    """L1's kernel (the KVM host) logs no warning, oops or KVM error"""
+    bad = l1.sh('dmesg | grep -E "WARNING|BUG|Call trace|kvm.*(error|fail)"'
+                ' || true')
+    assert bad == '', bad
+
+
+KVM_SOAK_CYCLES = int(os.environ.get('KVM_SOAK_CYCLES', 50))
+
+
+@pytest.mark.time_limit(max(900, KVM_SOAK_CYCLES * 30))
+def test_soak(l2):
+    """KVM_SOAK_CYCLES plug/unplug cycles in rotating slots, two
+    hot-added vCPUs at a time, with a fork/exec loop on a boot vCPU and
+    a random vCPU taken offline and back now and then; after a warm-up,
+    QEMU's fds and threads are the same at the end of every cycle, L2's
+    kernel and L1's log nothing wrong."""
+    topo = Topology(cpus=2, maxcpus=6)
+    vm = l2(smp=topo.smp)
+    rng = random.Random(KVM_SOAK_CYCLES)
+    vm.sh("taskset 2 sh -c 'while :; do /bin/busybox true; done'"
+          " >/dev/null 2>&1 &")
+    hot = topo.maxcpus - topo.cpus
+    present, reference = [], None
+    start = time.monotonic()
+    for cycle in range(KVM_SOAK_CYCLES):
+        slot = topo.cpus + cycle % hot
+        cpu_add(vm, topo, slot)
+        present.append(slot)
+        wait_guest_cpus(vm, 'online', [0, 1] + present)
+        if rng.random() < 0.3:
+            cpu = rng.choice([1] + present)
+            vm.sh(f'echo 0 > /sys/devices/system/cpu/cpu{cpu}/online;'
+                  f' echo 1 > /sys/devices/system/cpu/cpu{cpu}/online')
+        if len(present) == 2:
+            cpu_del(vm, f'cpu{present.pop(0)}')
+        if cycle >= 5:
+            got = qemu_resources(vm)
+            reference = reference or got
+            assert got == reference, f'cycle {cycle}: fds and threads' \
+                f' {got}, not {reference} as after the warm-up'
+    elapsed = time.monotonic() - start
+    check_vcpu_fds(vm, topo.maxcpus)
+    check_guest_log(vm)
+    check_l1_log(vm.l1)
+    with open(os.path.join(LOG_DIR, 'soak-kvm.txt'), 'w',
+              encoding='utf-8') as f:
+        f.write(f'cycles={KVM_SOAK_CYCLES} seconds={elapsed:.0f}'
+                f' fds={reference[0]} threads={reference[1]}\n')
+
+
+@pytest.mark.time_limit(1200)
+def test_15_vcpus_at_once(l2):
+    """-smp 1,maxcpus=16: 15 device_adds back to back, the guest onlines
+    them all and runs work on each, then 15 device_dels back to back."""
+    topo = Topology(cpus=1, maxcpus=16)
+    vm = l2(smp=topo.smp)
+    for i in range(1, 16):
+        cpu_add(vm, topo, i)
+    wait_guest_cpus(vm, 'online', list(range(16)), timeout=300)
+    for i in range(1, 16):
+        assert runs_work(vm, i, seconds=0.3) > 0, f'CPU {i}'
+    before = len(vm.events('DEVICE_DELETED'))
+    for i in range(1, 16):
+        vm.qmp('device_del', id=f'cpu{i}')
+    deadline = time.monotonic() + 300
+    while len(vm.events('DEVICE_DELETED')) - before < 15:
+        assert time.monotonic() < deadline, vm.console.tail()
+        time.sleep(1)
+    wait_guest_cpus(vm, 'online', [0])
+    assert plugged(vm, topo) == [0]
+    check_vcpu_fds(vm, 16)
+    check_guest_log(vm)
+
+
+def test_pending_unplug_reset(l2):
+    """A device_del that the guest has not seen (the VM is stopped) is
+    carried out by system_reset: DEVICE_DELETED, the vCPU's fd parked
+    again, and the rebooted guest without it."""
+    topo = Topology(cpus=1, maxcpus=3)
+    vm = l2(smp=topo.smp)
+    cpu_add(vm, topo, 1)
+    cpu_add(vm, topo, 2)
+    wait_guest_cpus(vm, 'online', [0, 1, 2])
+    vm.qmp('stop')
+    before = len(vm.events('DEVICE_DELETED'))
+    vm.qmp('device_del', id='cpu2')
+    vm.qmp('system_reset')
+    vm.event_wait('DEVICE_DELETED', match={'device': 'cpu2'}, timeout=30)
+    deleted = vm.events('DEVICE_DELETED')[before:]
+    assert [e['data']['device'] for e in deleted] == ['cpu2']
+    vm.qmp('cont')
+    vm.wait_ready()
+    wait_guest_cpus(vm, 'online', [0, 1])
+    assert plugged(vm, topo) == [0, 1]
+    check_vcpu_fds(vm, 3)
+    cpu_add(vm, topo, 2)
+    wait_guest_cpus(vm, 'online', [0, 1, 2])
+    assert runs_work(vm, 2) > 0
+    check_guest_log(vm)
+
+
+def test_pending_unplug_migration(l2):
+    """A device_del sent while the VM is stopped is carried over by a
+    migration; the destination's guest answers it."""
+    topo = Topology(cpus=1, maxcpus=3)
+    src = l2(smp=topo.smp)
+    cpu_add(src, topo, 2)
+    wait_guest_cpus(src, 'online', [0, 2])
+    src.qmp('stop')
+    src.qmp('device_del', id='cpu2')
+    dst = migrate(src, 'l2-pending', topo, [2], running=False)
+    try:
+        assert dst.qmp('query-status')['status'] == 'paused'
+        dst.qmp('cont')
+        dst.event_wait('DEVICE_DELETED', match={'device': 'cpu2'})
+        wait_guest_cpus(dst, 'online', [0])
+        check_vcpu_fds(dst, 3)
+        check_guest_log(dst)
+    finally:
+        check_qemu_log(dst.quit())
+
+
+def test_psci_odd_calls(l1, tmp_path):
+    """The PSCI payload of test_psci.py, under KVM, where QEMU answers
+    CPU_ON, CPU_OFF and AFFINITY_INFO: the same answers as under TCG."""
+    from test_psci import PSCI_CALLS, build_payload
+    payload = build_payload('psci-calls.S', tmp_path)
+    with open(payload, 'rb') as f:
+        data = base64.b64encode(f.read()).decode()
+    l1.sh('rm -f /tmp/psci.b64')
+    for i in range(0, len(data), 1024):
+        l1.sh(f'echo {data[i:i + 1024]} >> /tmp/psci.b64')
+    l1.sh('base64 -d /tmp/psci.b64 > /tmp/psci.bin')
+    out = l1.sh(f'{L2_QEMU} -accel kvm -M virt,gic-version=3 -cpu host'
+                f' -smp 3,maxcpus=5 -m 256 -nodefaults -display none'
+                f' -serial stdio -bios /tmp/psci.bin </dev/null 2>&1;'
+                f' echo "exit=$?"', timeout=300)
+    assert out.endswith('exit=0'), out
+    calls = [tuple(int(x, 16) for x in m) for m in re.findall(
+        r'PSCI (0x[0-9a-f]+) (0x[0-9a-f]+) ret=(0x[0-9a-f]+)', out)]
+    assert calls == PSCI_CALLS, out
+    check_l1_log(l1)
