@@ -9,7 +9,8 @@ QEMU = build/qemu/build/qemu-system-aarch64
 GUEST = build/guest/.stamp
 
 .PHONY: all setup tree export series-check series-bisect build base guest \
-	demo check check-tcg check-kvm kvm-build other-targets bench soak clean
+	demo check check-tcg check-kvm kvm-build other-targets bench soak \
+	check-sanitizers clean
 
 all: build guest
 	./scripts/demo.py
@@ -66,6 +67,10 @@ SOAK_CYCLES ?= 10000
 soak: build guest
 	SOAK_CYCLES=$(SOAK_CYCLES) SOAK_PROGRESS=1 $(PYTEST) $(PYTEST_FLAGS) -s \
 		tests/test_robust.py -k test_soak
+
+# An ASan+UBSan build and the hotplug tests against it, with no report
+check-sanitizers: tree guest
+	./scripts/check-sanitizers.sh
 
 # Start-up and hotplug figures against the base and x86 q35 (README.md)
 bench: build guest base kvm-build

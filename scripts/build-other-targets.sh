@@ -19,7 +19,7 @@ if ! dpkg -s seabios ipxe-qemu qemu-system-data > /dev/null 2>&1; then
 fi
 "$top/scripts/build-guest.sh" amd64
 "$top/scripts/build-qemu.sh" "$TREE" "$bld" "$flags" -- \
-    qemu-system-x86_64 qemu-system-loongarch64 \
+    qemu-system-x86_64 qemu-system-loongarch64 qemu-system-riscv64 \
     tests/qtest/bios-tables-test tests/qtest/cpu-plug-test
 
 # Where a binary run from its build dir looks for firmware
@@ -29,21 +29,32 @@ for f in /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom \
          /usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/kvmvapic.bin; do
     [ -e "$share/$(basename "$f")" ] || ln -s "$f" "$share/"
 done
-# Debian's edk2 for LoongArch, where bios-tables-test expects QEMU's blob
-# the LoongArch edk2 of the same edk2 as the arm64 guest's
+# Debian's edk2 for LoongArch and riscv64, where bios-tables-test
+# expects QEMU's blobs: the same edk2 as the arm64 guest's
 "$top/scripts/build-guest.sh"
 efi_version=$(sed -n 's/^EFI_VERSION=//p' "$top/build/guest/versions")
-fw=$DL_DIR/other/qemu-efi-loongarch64_$efi_version
-if [ ! -f "$fw/usr/share/qemu-efi-loongarch64/QEMU_EFI.fd" ]; then
-    mkdir -p "$fw.deb"
-    chmod 777 "$fw.deb"  # apt downloads as _apt
-    (cd "$fw.deb" && apt-get download -q "qemu-efi-loongarch64=$efi_version")
-    dpkg-deb -x "$fw.deb"/*.deb "$fw"
-    rm -rf "$fw.deb"
-fi
+# edk2 PACKAGE: the directory its deb is unpacked in
+edk2() {
+    fw=$DL_DIR/other/${1}_$efi_version
+    if [ ! -d "$fw/usr/share" ]; then
+        rm -rf "$fw.deb"
+        mkdir -p "$fw.deb"
+        chmod 777 "$fw.deb"  # apt downloads as _apt
+        (cd "$fw.deb" && apt-get download -q "$1=$efi_version") >&2
+        dpkg-deb -x "$fw.deb"/*.deb "$fw"
+        rm -rf "$fw.deb"
+    fi
+    echo "$fw"
+}
 mkdir -p "$bld/pc-bios"
+fw=$(edk2 qemu-efi-loongarch64)
 ln -sf "$fw/usr/share/qemu-efi-loongarch64/QEMU_EFI.fd" \
     "$bld/pc-bios/edk2-loongarch64-code.fd"
 ln -sf "$fw/usr/share/qemu-efi-loongarch64/QEMU_VARS.fd" \
     "$bld/pc-bios/edk2-loongarch64-vars.fd"
+fw=$(edk2 qemu-efi-riscv64)
+ln -sf "$fw/usr/share/qemu-efi-riscv64/RISCV_VIRT_CODE.fd" \
+    "$bld/pc-bios/edk2-riscv-code.fd"
+ln -sf "$fw/usr/share/qemu-efi-riscv64/RISCV_VIRT_VARS.fd" \
+    "$bld/pc-bios/edk2-riscv-vars.fd"
 note "built $QEMU_OTHER_TARGETS in $bld"

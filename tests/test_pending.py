@@ -25,9 +25,9 @@ from qemu.qmp import ExecuteError
 
 from cpus import (Topology, cpu_add, cpu_del, guest_cpus, plugged,
                   runs_work, wait_guest_cpus, wait_migration)
-from guest import BUILD, QEMU
+from guest import BUILD
 
-QEMU_IMG = os.path.join(os.path.dirname(QEMU), 'qemu-img')
+QEMU_IMG = os.path.join(BUILD, 'qemu', 'build', 'qemu-img')
 PROCESSOR_HOTPLUG = '/sys/firmware/acpi/hotplug/processor/enabled'
 # _OST of an eject request (source 3) that the guest refused because its
 # hotplug of processors is disabled (ACPI_OST_SC_EJECT_NOT_SUPPORTED)

@@ -13,7 +13,9 @@ import pytest
 
 from guest import BUILD, GUEST
 
-BUILD_DIR = os.path.join(BUILD, 'qemu', 'build')
+# make check-sanitizers points this at its own build
+BUILD_DIR = os.environ.get('QTEST_BUILD_DIR',
+                           os.path.join(BUILD, 'qemu', 'build'))
 # Debian's edk2 (AAVMF) where bios-tables-test expects QEMU's blobs
 FIRMWARE = {'edk2-aarch64-code.fd': 'AAVMF_CODE.fd',
             'edk2-arm-vars.fd': 'AAVMF_VARS.fd'}
