@@ -9,7 +9,8 @@ QEMU = build/qemu/build/qemu-system-aarch64
 GUEST = build/guest/.stamp
 
 .PHONY: all setup tree export series-check series-bisect build base guest \
-	demo check check-tcg check-kvm kvm-build other-targets bench soak \
+	demo check check-tcg check-kvm kvm-build other-build other-targets \
+	bench soak \
 	check-sanitizers clean
 
 all: build guest
@@ -43,11 +44,11 @@ guest: setup
 demo: build guest
 	./scripts/demo.py
 
-check: build guest kvm-build
+check: build guest kvm-build other-build
 	./scripts/series-check.sh
 	$(PYTEST) $(PYTEST_FLAGS) -m 'not other' tests
 
-check-tcg: build guest
+check-tcg: build guest other-build
 	$(PYTEST) $(PYTEST_FLAGS) -m 'not kvm and not other' tests
 
 check-kvm: build guest kvm-build
@@ -56,10 +57,13 @@ check-kvm: build guest kvm-build
 kvm-build: tree
 	./scripts/build-kvm.sh
 
-# x86_64 and loongarch64 from the same tree: the series must not change them.
-other-targets: tree
+# x86_64, loongarch64 and riscv64 from the same tree: the series must not
+# change them.  make check runs their quick tests; this runs them all.
+other-build: tree
 	./scripts/build-other-targets.sh
-	$(PYTEST) $(PYTEST_FLAGS) -m other tests
+
+other-targets: other-build guest
+	$(PYTEST) $(PYTEST_FLAGS) tests/test_other_targets.py
 
 # 10,000 plug/unplug cycles on each guest kernel (SOAK_CYCLES=N for more
 # or fewer), with a progress line; not in make check, which runs 200

@@ -32,7 +32,7 @@ from guest import BUILD, GUEST, Guest  # noqa: E402
 OUT = os.path.join(BUILD, 'bench')
 QEMU = os.path.join(BUILD, 'qemu', 'build', 'qemu-system-aarch64')
 BASE = os.path.join(BUILD, 'qemu-base', 'build', 'qemu-system-aarch64')
-X86 = os.path.join(BUILD, 'qemu', 'build-other', 'qemu-system-x86_64')
+X86 = os.path.join(BUILD, 'qemu', 'build', 'qemu-system-x86_64')
 EFI = os.path.join(GUEST, 'QEMU_EFI.fd')
 MAXCPUS = (1, 8, 64, 128, 256, 512)
 

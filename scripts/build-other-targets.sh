@@ -1,32 +1,31 @@
 #!/bin/sh
-# Build the patched tree for the other targets that share the code the
-# series touches (hw/acpi, the GED, accel/tcg, the CPU core):
-# $QEMU_OTHER_TARGETS, in build/qemu/build-other, with their CPU hotplug
-# and ACPI qtests.  x86 firmware comes from Debian's seabios and ipxe.
+# Build the other targets that share the code the series touches (hw/acpi,
+# the GED, accel/tcg, the CPU core, aml-build): $QEMU_OTHER_BUILD_TARGETS,
+# in the native build dir, whose qtests serve every target, with the
+# firmware their tests need: Debian's SeaBIOS and iPXE for x86, and the
+# LoongArch and riscv64 edk2 that bios-tables-test expects.
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-bld=$TREE/build-other
-# the aarch64 build's configure flags, for the other targets
-flags=$(echo "$QEMU_CONFIGURE_FLAGS" |
-        sed "s/--target-list=[^ ]*/--target-list=$QEMU_OTHER_TARGETS/")
+bld=$TREE/build
 
-# x86 firmware, and the option ROM of -kernel boots (linuxboot_dma.bin),
-# which the +ds tarball does not build
+# x86 firmware, the option ROM of -kernel boots (linuxboot_dma.bin) and
+# riscv64's OpenSBI, which the +ds tarball does not build
 if ! dpkg -s seabios ipxe-qemu qemu-system-data > /dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         seabios ipxe-qemu qemu-system-data
 fi
 "$top/scripts/build-guest.sh" amd64
-"$top/scripts/build-qemu.sh" "$TREE" "$bld" "$flags" -- \
-    qemu-system-x86_64 qemu-system-loongarch64 qemu-system-riscv64 \
+# shellcheck disable=SC2086
+"$top/scripts/build-qemu.sh" "$TREE" "$bld" -- $QEMU_OTHER_BUILD_TARGETS \
     tests/qtest/bios-tables-test tests/qtest/cpu-plug-test
 
 # Where a binary run from its build dir looks for firmware
 share=$(find "$bld/qemu-bundle" -type d -path '*/share/qemu' | head -n 1)
 [ -n "$share" ] || { share=$bld/qemu-bundle/usr/local/share/qemu; mkdir -p "$share"; }
 for f in /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom \
-         /usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/kvmvapic.bin; do
+         /usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/kvmvapic.bin \
+         /usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin; do
     [ -e "$share/$(basename "$f")" ] || ln -s "$f" "$share/"
 done
 # Debian's edk2 for LoongArch and riscv64, where bios-tables-test
@@ -57,4 +56,4 @@ ln -sf "$fw/usr/share/qemu-efi-riscv64/RISCV_VIRT_CODE.fd" \
     "$bld/pc-bios/edk2-riscv-code.fd"
 ln -sf "$fw/usr/share/qemu-efi-riscv64/RISCV_VIRT_VARS.fd" \
     "$bld/pc-bios/edk2-riscv-vars.fd"
-note "built $QEMU_OTHER_TARGETS in $bld"
+note "built $QEMU_OTHER_BUILD_TARGETS in $bld"

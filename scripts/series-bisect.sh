@@ -16,7 +16,9 @@ for c in $(tgit rev-list --reverse prep..master); do
     n=$((n + 1))
     note "patch $n: $(tgit log -1 --format=%s "$c")"
     tgit checkout -q "$c"
-    "$top/scripts/build-qemu.sh" > "$top/build/bisect.log" 2>&1 || {
+    # shellcheck disable=SC2086
+    "$top/scripts/build-qemu.sh" -- $QEMU_BUILD_TARGETS $QEMU_OTHER_BUILD_TARGETS \
+        > "$top/build/bisect.log" 2>&1 || {
         tail -n 30 "$top/build/bisect.log" >&2
         die "patch $n does not build: $(tgit log -1 --format=%s "$c")"
     }

@@ -129,18 +129,21 @@ def _qtest(env, build_dir, name, args, timeout, cwd=None):
 
 
 def run_qtest(env, name, suite, timeout=600, build_dir=BUILD_DIR,
-              allowed=ENVIRONMENTAL):
+              allowed=ENVIRONMENTAL, only=None):
     """Run each test of qtest binary @name under @suite, one process each
     (a failed assertion ends the process).  A test passes if it says so
     and its process exits with status 0.  A bios-tables-test whose tables
     differ from the expected ones only where environmental() lets them
     is run again with those actual tables as the expected ones, and must
-    then pass.  Return {test: (passed, the tables replaced so)} and the
-    whole output."""
+    then pass.  @only, if given, names the tests to run.  Return {test:
+    (passed, the tables replaced so)} and the whole output."""
     rc, listing = _qtest(env, build_dir, name, ['-l'], timeout)
     assert rc == 0, listing
     tests = [line for line in listing.splitlines()
              if line.startswith(suite + '/') or line == suite]
+    if only is not None:
+        assert set(only) <= set(tests), f'{only} not all in {tests}'
+        tests = [t for t in tests if t in only]
     results = {}
     output = ''
     binary = os.path.join(build_dir, env['QTEST_QEMU_BINARY'])
