@@ -1,7 +1,8 @@
 #!/bin/sh
 # Build the series after every patch, incrementally, in build/qemu: each
-# patch must build on its own (qemu-system-aarch64, qemu-aarch64 and the
-# qtests the series touches, and the KVM-only cross build).  The tree is
+# patch must build on its own (qemu-system-aarch64, qemu-aarch64, the
+# qtests the series touches, the other targets that share its code, and
+# the KVM-only cross build).  The tree is
 # put back on master at the end.
 set -eu
 . "$(dirname "$0")/lib.sh"
