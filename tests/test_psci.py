@@ -23,7 +23,7 @@ def build_payload(source, d):
     directory @d; return its path."""
     name = os.path.splitext(source)[0]
     obj, elf, out = d / f'{name}.o', d / f'{name}.elf', d / f'{name}.bin'
-    for cmd in (['aarch64-linux-gnu-as', '-o', obj,
+    for cmd in (['aarch64-linux-gnu-as', '-I', PAYLOADS, '-o', obj,
                  os.path.join(PAYLOADS, source)],
                 ['aarch64-linux-gnu-ld', '-Ttext=0', '-o', elf, obj],
                 ['aarch64-linux-gnu-objcopy', '-O', 'binary', elf, out]):

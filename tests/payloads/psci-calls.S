@@ -10,7 +10,6 @@
  * so that a CPU started at an address where nothing can run (outside RAM)
  * takes its fault there and stays parked.
  */
-    .equ UART_DR, 0x09000000
     .equ PSCI_AFFINITY_INFO_64, 0xc4000004
     .equ PSCI_CPU_ON_64, 0xc4000003
     .equ PSCI_CPU_OFF, 0x84000002
@@ -79,44 +78,7 @@ off:
     hvc     #0
     b       park                /* CPU_OFF does not return */
 
-/* putc(x0): one character; clobbers x9 */
-putc:
-    ldr     x9, =UART_DR
-    strb    w0, [x9]
-    ret
-
-/* puts(x0): a NUL-terminated string; clobbers x0, x9, x10, x11 */
-puts:
-    mov     x11, x30
-    mov     x10, x0
-5:  ldrb    w0, [x10], #1
-    cbz     w0, 6f
-    bl      putc
-    b       5b
-6:  mov     x30, x11
-    ret
-
-/* puthex(x0): "0x" and 16 hex digits; clobbers x0, x9-x13 */
-puthex:
-    mov     x13, x30
-    mov     x12, x0
-    mov     x0, #'0'
-    bl      putc
-    mov     x0, #'x'
-    bl      putc
-    mov     x10, #60
-7:  lsr     x11, x12, x10
-    and     x11, x11, #0xf
-    cmp     x11, #10
-    b.lt    8f
-    add     x0, x11, #('a' - 10)
-    b       10f
-8:  add     x0, x11, #'0'
-10: bl      putc
-    subs    x10, x10, #4
-    b.ge    7b
-    mov     x30, x13
-    ret
+    .include "print.inc"
 
 /*
  * The calls, for -smp 3,maxcpus=5: MPIDRs 0-2 are plugged (CPUs 1 and 2

@@ -5,7 +5,6 @@
  *   PSCI CPU_ON mpidr=0x0000000000000001 ret=0xfffffffd
  * then powers the machine off.  The MPIDRs come from the list below.
  */
-    .equ UART_DR, 0x09000000
     .equ PSCI_CPU_ON_64, 0xc4000003
     .equ PSCI_SYSTEM_OFF, 0x84000008
 
@@ -45,44 +44,7 @@ secondary:
     wfi
     b       secondary
 
-/* putc(x0): one character; clobbers x9 */
-putc:
-    ldr     x9, =UART_DR
-    strb    w0, [x9]
-    ret
-
-/* puts(x0): a NUL-terminated string; clobbers x0, x9, x10, x11 */
-puts:
-    mov     x11, x30
-    mov     x10, x0
-4:  ldrb    w0, [x10], #1
-    cbz     w0, 5f
-    bl      putc
-    b       4b
-5:  mov     x30, x11
-    ret
-
-/* puthex(x0): "0x" and 16 hex digits; clobbers x0, x9-x13 */
-puthex:
-    mov     x13, x30
-    mov     x12, x0
-    mov     x0, #'0'
-    bl      putc
-    mov     x0, #'x'
-    bl      putc
-    mov     x10, #60
-6:  lsr     x11, x12, x10
-    and     x11, x11, #0xf
-    cmp     x11, #10
-    b.lt    7f
-    add     x0, x11, #('a' - 10)
-    b       8f
-7:  add     x0, x11, #'0'
-8:  bl      putc
-    subs    x10, x10, #4
-    b.ge    6b
-    mov     x30, x13
-    ret
+    .include "print.inc"
 
     .balign 8
 mpidrs:
