@@ -3,7 +3,9 @@
 # patch must build on its own (qemu-system-aarch64, qemu-aarch64, the
 # qtests the series touches, the other targets that share its code, and
 # the KVM-only cross build).  The tree is
-# put back on master at the end.
+# put back on master at the end.  A tree that built before with the same
+# build scripts is not built again (build/bisect-built), so that changing a
+# late patch only rebuilds from there; BISECT_ALL=1 builds every patch.
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -12,9 +14,20 @@ set -eu
     die "build/qemu has uncommitted changes"
 
 trap 'tgit checkout -q master' EXIT
+built="$top/build/bisect-built"
+[ "${BISECT_ALL:-0}" = 1 ] && rm -f "$built"
+touch "$built"
+# what else decides whether a tree builds: the build scripts and flags
+scripts=$(cat "$top/scripts/lib.sh" "$top/scripts/build-qemu.sh" \
+    "$top/scripts/build-kvm.sh" | sha256sum | cut -c1-16)
 n=0
 for c in $(tgit rev-list --reverse prep..master); do
     n=$((n + 1))
+    key="$(tgit rev-parse "$c^{tree}") $scripts"
+    if grep -qx "$key" "$built"; then
+        note "patch $n: built before: $(tgit log -1 --format=%s "$c")"
+        continue
+    fi
     note "patch $n: $(tgit log -1 --format=%s "$c")"
     tgit checkout -q "$c"
     # shellcheck disable=SC2086
@@ -28,5 +41,6 @@ for c in $(tgit rev-list --reverse prep..master); do
         tail -n 30 "$top/build/bisect.log" >&2
         die "patch $n does not build without TCG: $(tgit log -1 --format=%s "$c")"
     }
+    echo "$key" >> "$built"
 done
 note "all $n patches build, with TCG and KVM-only"
