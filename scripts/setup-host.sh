@@ -8,7 +8,7 @@
 # Idempotent: a second run only checks.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
-stamp=/var/lib/qemu-arm-cpu-hotplug/host-setup-v3
+stamp=/var/lib/qemu-arm-cpu-hotplug/host-setup-v4
 
 if [ "$(id -u)" != 0 ]; then
     echo "setup-host: must run as root (apt-get)" >&2
@@ -73,6 +73,16 @@ apt-get install -y -q --no-install-recommends -t bookworm-backports \
 apt-get install -y -q --no-install-recommends \
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
     libglib2.0-dev:arm64 zlib1g-dev:arm64 libfdt1:arm64
+
+# libvirt for tests/test_libvirt.py: 11.3 from bookworm-backports (9.0 in
+# bookworm cannot start QEMU >= 9.0), only the libvirt packages taken from
+# there, so that nothing else (systemd, Debian's own QEMU and its firmware,
+# which the x86 tests use) is upgraded to backports
+bpo=bookworm-backports
+apt-get install -y -q --no-install-recommends \
+    libvirt-daemon/$bpo libvirt-daemon-driver-qemu/$bpo \
+    libvirt-daemon-common/$bpo libvirt-daemon-log/$bpo \
+    libvirt-clients/$bpo libvirt-common/$bpo libvirt0/$bpo
 
 mkdir -p "$(dirname "$stamp")"
 touch "$stamp"

@@ -408,6 +408,66 @@ def test_boot_time(l2, record_property):
         f.write(report + '\n')
 
 
+def stage2_unmaps(l1):
+    """How many times L1's KVM has unmapped a VM's whole stage 2 since
+    watch_stage2_unmaps(): kprobe hits on stage2_unmap_vm()"""
+    out = l1.sh('cat /sys/kernel/tracing/kprobe_profile')
+    m = re.search(r'^\s*stage2_unmap\s+(\d+)', out, re.M)
+    assert m, out
+    return int(m.group(1))
+
+
+def watch_stage2_unmaps(l1):
+    l1.sh('mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null;'
+          ' grep -q stage2_unmap /sys/kernel/tracing/kprobe_events ||'
+          ' echo "p:stage2_unmap stage2_unmap_vm"'
+          ' >> /sys/kernel/tracing/kprobe_events;'
+          # a kprobe counts hits only while its event is enabled
+          ' echo 1 > /sys/kernel/tracing/events/kprobes/stage2_unmap/enable')
+
+
+class Stage2Unmapped(AssertionError):
+    pass
+
+
+@pytest.mark.parametrize('l1_cpu', [
+    # FEAT_S2FWB: KVM never unmaps on KVM_ARM_VCPU_INIT
+    'max',
+    # A Neoverse-N1 host (Ampere Altra, Graviton2) has no FEAT_S2FWB:
+    # KVM unmaps all of the VM's stage 2 when a vCPU that has run is
+    # initialized again, which patch 47's CPU_ON does (issue 20)
+    pytest.param('neoverse-n1', marks=pytest.mark.xfail(
+        strict=True, raises=Stage2Unmapped,
+        reason='CPU_ON re-initializes the vCPU (issue 20)'))])
+def test_cpu_on_keeps_stage2(l2, l1, l1_cpu):
+    """A hot-add and five offline/online cycles of the new vCPU go through
+    QEMU's PSCI CPU_ON, and must not make L1's KVM unmap the VM's
+    stage 2, as the in-kernel PSCI does not."""
+    host = l1 if l1_cpu == 'max' else start_l1(f'kvm-l1-{l1_cpu}', l1_cpu)
+    try:
+        watch_stage2_unmaps(host)
+        topo = Topology(cpus=1, maxcpus=3)
+        vm = l2(host=host, smp=topo.smp)
+        before = stage2_unmaps(host)
+        cpu_add(vm, topo, 1)
+        wait_guest_cpus(vm, 'online', [0, 1])
+        for _ in range(5):
+            vm.sh('echo 0 > /sys/devices/system/cpu/cpu1/online;'
+                  ' echo 1 > /sys/devices/system/cpu/cpu1/online')
+        unmaps = stage2_unmaps(host) - before
+        with open(os.path.join(LOG_DIR, f'stage2-unmaps-{l1_cpu}.txt'), 'w',
+                  encoding='utf-8') as f:
+            f.write(f'l1_cpu={l1_cpu} hot_add=1 offline_online=5'
+                    f' stage2_unmaps={unmaps}\n')
+        check_guest_log(vm)
+        check_qemu_log(vm.quit())
+        if unmaps:
+            raise Stage2Unmapped(f'{unmaps} stage 2 unmaps on L1 {l1_cpu}')
+    finally:
+        if host is not l1:
+            host.shutdown()
+
+
 def test_l1_without_sve(l2):
     """An L1 host without SVE: L2's vCPUs have none, and hotplug works."""
     host = start_l1('kvm-l1-nosve', cpu='max,sve=off')
