@@ -124,14 +124,14 @@ def reachable(lv, path):
     return copy
 
 
-def domain_xml(lv, name, vcpus, current, topology=None):
+def domain_xml(lv, name, vcpus, current, topology=None, cold=1):
     """A TCG virt domain: UEFI from pflash, ACPI, GICv3, -cpu max, the
-    test guest by direct kernel boot, its console on a UNIX socket; vCPU
-    0 not hotpluggable, the others hotpluggable and off beyond
-    @current."""
+    test guest by direct kernel boot, its console on a UNIX socket; vCPUs
+    0 to @cold - 1 not hotpluggable, the others hotpluggable and off
+    beyond @current."""
     cpus = ''.join(
-        f"<vcpu id='{i}' enabled='{'yes' if i < current else 'no'}'"
-        f" hotpluggable='{'no' if i == 0 else 'yes'}' order='{i + 1}'/>"
+        f"<vcpu id='{i}' enabled='yes'"
+        f" hotpluggable='{'no' if i < cold else 'yes'}' order='{i + 1}'/>"
         if i < current else
         f"<vcpu id='{i}' enabled='no' hotpluggable='yes'/>"
         for i in range(vcpus))
@@ -175,13 +175,14 @@ def domain_xml(lv, name, vcpus, current, topology=None):
 class Domain(Shell):
     """A libvirt domain running the test guest, and its shell."""
 
-    def __init__(self, lv, name, vcpus=4, current=1, topology=None):
+    def __init__(self, lv, name, vcpus=4, current=1, topology=None,
+                 cold=1):
         self.lv = lv
         self.name = name
         self.vcpus = vcpus
         path = os.path.join(lv.top, f'{name}.xml')
         with open(path, 'w', encoding='utf-8') as f:
-            f.write(domain_xml(lv, name, vcpus, current, topology))
+            f.write(domain_xml(lv, name, vcpus, current, topology, cold))
         lv.virsh('define', path)
         lv.virsh('start', name)
         self.connect()
@@ -310,6 +311,31 @@ def test_topology(libvirt):
     dom.virsh('setvcpus', 'topo', '8', '--live')
     dom.check(list(range(8)))
     dom.virsh('setvcpus', 'topo', '2', '--live')
+    dom.check([0, 1])
+    assert_guest_log_clean(dom)
+    dom.destroy()
+
+
+def test_kubevirt_sockets(libvirt):
+    """KubeVirt's shape of hotplug: <topology sockets=maxSockets cores=C
+    threads=T>, the sockets in use cold, and SetVcpusFlags(LIVE) with
+    the new total: a whole socket (two vCPUs) added in one call, and
+    removed in one."""
+    dom = Domain(libvirt, 'kubevirt', vcpus=8, current=2, cold=2,
+                 topology={'sockets': 4, 'cores': 2, 'threads': 1})
+    dom.wait_ready()
+    dom.check([0, 1])
+    dom.virsh('setvcpus', 'kubevirt', '4', '--live')
+    dom.check([0, 1, 2, 3])
+    # the new socket is socket 1 to the guest
+    assert dom.read('/sys/devices/system/cpu/cpu2/topology/package_cpus_list'
+                    ) == '2-3'
+    dom.virsh('setvcpus', 'kubevirt', '2', '--live')
+    dom.check([0, 1])
+    # below the cold vCPUs
+    rc, out = dom.virsh('setvcpus', 'kubevirt', '1', '--live', check=False)
+    assert rc != 0 and 'failed to find appropriate hotpluggable vcpus' \
+        in out, out
     dom.check([0, 1])
     assert_guest_log_clean(dom)
     dom.destroy()
