@@ -71,6 +71,15 @@ def cpu_del(g, cpu_id, timeout=60):
     return ev
 
 
+def stop_with_unplug_pending(g, topo, slot, driver='max-arm-cpu'):
+    """Plug @slot, let the guest online it, stop the VM and device_del
+    the CPU: the guest cannot answer until the VM runs again."""
+    cpu_add(g, topo, slot, driver=driver)
+    wait_guest_cpus(g, 'online', list(range(topo.cpus)) + [slot])
+    g.qmp('stop')
+    g.qmp('device_del', id=f'cpu{slot}')
+
+
 def cpu_list(text):
     """Parse a Linux CPU list ("0-2,5") into a sorted list of ints."""
     out = []
@@ -113,6 +122,13 @@ def assert_guest_log_clean(g, allow=None):
     skip = f" | grep -v -E \"{allow}\"" if allow else ''
     bad = g.sh(f"dmesg | grep -E \"{GUEST_LOG_BAD}\"{skip} || true")
     assert bad == '', bad
+
+
+def offline_online(g, cpu):
+    """The guest takes vCPU @cpu offline and back: PSCI CPU_OFF and
+    AFFINITY_INFO, then CPU_ON"""
+    g.sh(f'echo 0 > /sys/devices/system/cpu/cpu{cpu}/online;'
+         f' echo 1 > /sys/devices/system/cpu/cpu{cpu}/online')
 
 
 def cpu_ticks(g, cpu):

@@ -18,8 +18,9 @@ import time
 import pytest
 
 from cpus import (Topology, assert_guest_log_clean, cpu_add as plug,
-                  guest_cpus, plugged, runs_work, virt_mpidr,
-                  wait_guest_cpus, wait_migration)
+                  guest_cpus, offline_online, plugged, runs_work,
+                  stop_with_unplug_pending, virt_mpidr, wait_guest_cpus,
+                  wait_migration)
 from guest import Guest, GuestError, LOG_DIR
 from nested import L1_INITRD, L2_QEMU, L1Console, L2, L2QMPError, l1_args
 
@@ -452,8 +453,7 @@ def test_cpu_on_keeps_stage2(l2, l1, l1_cpu):
         cpu_add(vm, topo, 1)
         wait_guest_cpus(vm, 'online', [0, 1])
         for _ in range(5):
-            vm.sh('echo 0 > /sys/devices/system/cpu/cpu1/online;'
-                  ' echo 1 > /sys/devices/system/cpu/cpu1/online')
+            offline_online(vm, 1)
         unmaps = stage2_unmaps(host) - before
         with open(os.path.join(LOG_DIR, f'stage2-unmaps-{l1_cpu}.txt'), 'w',
                   encoding='utf-8') as f:
@@ -524,8 +524,7 @@ def test_soak(l2):
         wait_guest_cpus(vm, 'online', [0, 1] + present)
         if rng.random() < 0.3:
             cpu = rng.choice([1] + present)
-            vm.sh(f'echo 0 > /sys/devices/system/cpu/cpu{cpu}/online;'
-                  f' echo 1 > /sys/devices/system/cpu/cpu{cpu}/online')
+            offline_online(vm, cpu)
         if len(present) == 2:
             cpu_del(vm, f'cpu{present.pop(0)}')
         if cycle >= 5:
@@ -609,10 +608,7 @@ def test_pending_unplug_migration(l2):
     migration; the destination's guest answers it."""
     topo = Topology(cpus=1, maxcpus=3)
     src = l2(smp=topo.smp)
-    cpu_add(src, topo, 2)
-    wait_guest_cpus(src, 'online', [0, 2])
-    src.qmp('stop')
-    src.qmp('device_del', id='cpu2')
+    stop_with_unplug_pending(src, topo, 2, driver='host-arm-cpu')
     dst = migrate(src, 'l2-pending', topo, [2], running=False)
     try:
         assert dst.qmp('query-status')['status'] == 'paused'

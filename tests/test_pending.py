@@ -18,13 +18,12 @@ import os
 import socket
 import subprocess
 import threading
-import time
 
 import pytest
 from qemu.qmp import ExecuteError
 
-from cpus import (Topology, cpu_add, cpu_del, guest_cpus, plugged,
-                  runs_work, wait_guest_cpus, wait_migration)
+from cpus import (Topology, cpu_add, cpu_del, plugged, runs_work,
+                  stop_with_unplug_pending, wait_guest_cpus, wait_migration)
 from guest import BUILD
 
 QEMU_IMG = os.path.join(BUILD, 'qemu', 'build', 'qemu-img')
@@ -171,10 +170,7 @@ def test_device_add_while_unplug_pending(boot):
     new one."""
     topo = Topology(cpus=1, maxcpus=3)
     g = boot(smp=topo.smp)
-    cpu_add(g, topo, 2)
-    wait_guest_cpus(g, 'online', [0, 2])
-    g.qmp('stop')
-    g.qmp('device_del', id='cpu2')
+    stop_with_unplug_pending(g, topo, 2)
     with pytest.raises(ExecuteError, match='already plugged'):
         cpu_add(g, topo, 2, cpu_id='other')
     with pytest.raises(ExecuteError, match='Duplicate device ID'):
@@ -237,10 +233,7 @@ def test_pending_unplug_stop_cont_migrate(boot, tmp_path):
     migration (to a file): the destination's guest answers it."""
     topo = Topology(cpus=1, maxcpus=3)
     src = boot(smp=topo.smp)
-    cpu_add(src, topo, 2)
-    wait_guest_cpus(src, 'online', [0, 2])
-    src.qmp('stop')
-    src.qmp('device_del', id='cpu2')
+    stop_with_unplug_pending(src, topo, 2)
     state = tmp_path / 'state'
     src.qmp('migrate', uri=f'exec:cat > {state}')
     wait_migration(src)

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from cpus import (Topology, assert_guest_log_clean, cpu_add, cpu_del,
-                  guest_cpus, runs_work, wait_guest_cpus)
+                  guest_cpus, offline_online, runs_work, wait_guest_cpus)
 from guest import LOG_DIR
 
 SOAK_CYCLES = int(os.environ.get('SOAK_CYCLES', 200))
@@ -100,8 +100,7 @@ def test_soak(boot, guest_kernel):
             # the guest takes a vCPU offline and back: a boot vCPU or a
             # hot-added one (PSCI CPU_OFF, then CPU_ON)
             cpu = rng.choice([1] + present)
-            g.sh(f'echo 0 > /sys/devices/system/cpu/cpu{cpu}/online;'
-                 f' echo 1 > /sys/devices/system/cpu/cpu{cpu}/online')
+            offline_online(g, cpu)
         if len(present) == 2:
             cpu_del(g, f'cpu{present.pop(0)}')
         # the same state at the end of each cycle: one hot-added vCPU
@@ -129,7 +128,8 @@ def test_soak(boot, guest_kernel):
     assert_guest_log_clean(g)
     with open(os.path.join(LOG_DIR, f'soak-{guest_kernel}.txt'), 'w',
               encoding='utf-8') as f:
-        f.write(f'cycles={SOAK_CYCLES} seconds={time.monotonic() - started:.0f}'
+        elapsed = time.monotonic() - started
+        f.write(f'cycles={SOAK_CYCLES} seconds={elapsed:.0f}'
                 f' fds={reference[0] if reference else None}'
                 f' threads={reference[1] if reference else None}'
                 f' rss_growth_kib={worst_rss}\n')
