@@ -21,6 +21,8 @@ touch "$built"
 scripts=$(cat "$top/scripts/lib.sh" "$top/scripts/build-qemu.sh" \
     "$top/scripts/build-kvm.sh" | sha256sum | cut -c1-16)
 n=0
+built_now=0
+start=$(date +%s)
 for c in $(tgit rev-list --reverse prep..master); do
     n=$((n + 1))
     key="$(tgit rev-parse "$c^{tree}") $scripts"
@@ -42,5 +44,8 @@ for c in $(tgit rev-list --reverse prep..master); do
         die "patch $n does not build without TCG: $(tgit log -1 --format=%s "$c")"
     }
     echo "$key" >> "$built"
+    built_now=$((built_now + 1))
 done
-note "all $n patches build, with TCG and KVM-only"
+echo "patches=$n built_now=$built_now seconds=$(($(date +%s) - start))" \
+    > "$top/build/bisect-time.txt"
+note "all $n patches build, with TCG and KVM-only ($built_now built now)"
