@@ -81,6 +81,8 @@ def test_bios_tables_x86_cpu_hotplug():
 
 
 @pytest.mark.other
+# every x86 table, one bios-tables-test case at a time: over 20 minutes
+@pytest.mark.time_limit(2700)
 def test_bios_tables_x86():
     check_tables('x86_64')
 
