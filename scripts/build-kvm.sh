@@ -33,7 +33,8 @@ fi
 # the console) with a second archive appended holding the KVM QEMU, its
 # shared libraries, and the L2 guest.
 stamp=$out/.stamp
-want=$(cat "$bld/qemu-system-aarch64" "$guest/initrd.cpio.gz" "$0" | sha256sum)
+shim=$top/tests/payloads/kvm-faults.c
+want=$(cat "$bld/qemu-system-aarch64" "$guest/initrd.cpio.gz" "$0" "$shim" | sha256sum)
 if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     note "L1 initramfs up to date"
     exit 0
@@ -43,6 +44,8 @@ r=$(mktemp -d)
 trap 'rm -rf "$r"' EXIT
 mkdir -p "$r/opt/qemu" "$r/opt/l2" "$r/usr/lib/aarch64-linux-gnu" "$r/lib"
 aarch64-linux-gnu-strip -o "$r/opt/qemu/qemu-system-aarch64" "$bld/qemu-system-aarch64"
+# Fault injection for tests (tests/payloads/kvm-faults.c)
+aarch64-linux-gnu-gcc -O2 -Wall -Werror -shared -fPIC -o "$r/opt/qemu/kvm-faults.so" "$shim" -ldl
 
 # Shared libraries, found by walking the NEEDED entries.
 libdirs="/usr/lib/aarch64-linux-gnu /lib/aarch64-linux-gnu /usr/aarch64-linux-gnu/lib"

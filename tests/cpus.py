@@ -93,6 +93,26 @@ def guest_cpus(g, what):
     return cpu_list(g.read(f'/sys/devices/system/cpu/{what}'))
 
 
+# The CPU hotplug registers of the virt machine (hw/arm/virt.c
+# VIRT_ACPI_CPUHP) and their layout (docs/specs/acpi_cpu_hotplug.rst)
+CPUHP_BASE = 0x090d0000
+CPUHP_SELECTOR = CPUHP_BASE + 0
+CPUHP_FLAGS = CPUHP_BASE + 4
+CPUHP_FLAG_EJECT = 8
+
+
+def raw_eject_cmd(index):
+    """The guest shell command that ejects slot @index the way a guest
+    that skips _EJ0 would: by writing the registers with busybox's
+    devmem."""
+    return (f'devmem {CPUHP_SELECTOR:#x} 32 {index};'
+            f' devmem {CPUHP_FLAGS:#x} 8 {CPUHP_FLAG_EJECT}')
+
+
+def raw_eject(g, index):
+    g.sh(raw_eject_cmd(index))
+
+
 def wait_guest_cpus(g, what, expect, timeout=60):
     """Wait until /sys/devices/system/cpu/@what lists exactly @expect."""
     deadline = time.monotonic() + timeout

@@ -33,11 +33,13 @@ class L2(Shell):
     """A QEMU in L1 (Guest @l1) and its guest, which runs under KVM.
 
     smp, cpu, machine: as for Guest; extra: more QEMU arguments, a
-    string for L1's shell; append: more kernel arguments."""
+    string for L1's shell; append: more kernel arguments; env: variable
+    assignments for QEMU's environment, a string for L1's shell; accel:
+    the -accel value."""
 
     def __init__(self, l1, console, name, smp='1,maxcpus=4', cpu='host',
                  machine='virt,gic-version=3', extra='', append='',
-                 memory=512):
+                 memory=512, env='', accel='kvm'):
         self.l1 = l1
         self.console = console
         self.name = name
@@ -46,7 +48,7 @@ class L2(Shell):
         kernel_args = ' '.join(['console=ttyAMA0', 'quiet', 'panic=-1',
                                 append])
         self.command = (
-            f'{L2_QEMU} -accel kvm -cpu {cpu} -M {machine} -smp {smp}'
+            f'{env} {L2_QEMU} -accel {accel} -cpu {cpu} -M {machine} -smp {smp}'
             f' -m {memory} -nodefaults -display none'
             f' -bios /opt/l2/QEMU_EFI.fd -kernel /opt/l2/Image.gz'
             f' -initrd /opt/l2/initrd.cpio.gz -append "{kernel_args}"'
@@ -120,11 +122,23 @@ class L2(Shell):
     def qemu_log(self):
         return self.l1.sh(f'cat {self.logfile}')
 
+    def check_vcpu_fds(self):
+        """Exactly one KVM vCPU fd per possible vCPU (self.maxcpus: set
+        it to the boot vCPUs' number where the machine offers no CPU
+        hotplug), however many plugs and unplugs, and one statistics fd
+        per CPU that exists (a destroyed vCPU closes its own)"""
+        vcpus, stats = self.vcpu_fds()
+        assert sorted(vcpus) == list(range(self.maxcpus)), \
+            f'{self.name}: vCPU fds {vcpus}, not {self.maxcpus}'
+        cpus = len(self.qmp('query-cpus-fast'))
+        assert stats == cpus, f'{self.name}: {stats} stats fds, {cpus} CPUs'
+
     def quit(self):
-        """Quit L2's QEMU, which must exit with status 0; return its
-        output."""
+        """Check the vCPU fds, then quit L2's QEMU, which must exit with
+        status 0; return its output."""
         if not self.running:
             return self.log if self.log is not None else self.qemu_log()
+        self.check_vcpu_fds()
         self.running = False
         try:
             self.qmp('quit')

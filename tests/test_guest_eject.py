@@ -6,30 +6,16 @@ action may kill it."""
 import pytest
 from qemu.qmp import ExecuteError
 
-from cpus import (Topology, cpu_add, guest_cpus, plugged, slots,
+from cpus import (CPUHP_BASE, CPUHP_FLAG_EJECT, CPUHP_FLAGS, CPUHP_SELECTOR,
+                  Topology, cpu_add, guest_cpus, plugged, raw_eject, slots,
                   wait_guest_cpus)
 
 # on Debian's 6.12 kernel and on its newest
 pytestmark = pytest.mark.both_kernels
 
 
-# The CPU hotplug registers of the virt machine (hw/arm/virt.c
-# VIRT_ACPI_CPUHP) and their layout (docs/specs/acpi_cpu_hotplug.rst)
-CPUHP_BASE = 0x090d0000
-CPUHP_SELECTOR = CPUHP_BASE + 0
-CPUHP_FLAGS = CPUHP_BASE + 4
-CPUHP_FLAG_EJECT = 8
-
-
 def acpi_cpu(index):
     return f'/sys/bus/acpi/devices/ACPI0007:{index:02x}'
-
-
-def raw_eject(g, index):
-    """Eject slot @index the way a guest that skips _EJ0 would: by writing
-    the registers with busybox's devmem."""
-    g.sh(f'devmem {CPUHP_SELECTOR:#x} 32 {index}')
-    g.sh(f'devmem {CPUHP_FLAGS:#x} 8 {CPUHP_FLAG_EJECT}')
 
 
 def offline(g, cpu):

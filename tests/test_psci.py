@@ -92,7 +92,8 @@ def psci_calls(payload, smp):
 PSCI_CALLS = [
     # a possible CPU that is not plugged, and MPIDRs of no CPU at all
     (PSCI_CPU_ON, 3, DENIED),
-    (PSCI_AFFINITY_INFO, 3, INVALID_PARAMETERS),
+    # a possible CPU that is not plugged exists, and is off
+    (PSCI_AFFINITY_INFO, 3, OFF),
     (PSCI_CPU_ON, 0x107, INVALID_PARAMETERS),
     (PSCI_CPU_ON, 0xffffffff, INVALID_PARAMETERS),
     (PSCI_CPU_ON, 0xff00000004, INVALID_PARAMETERS),

@@ -64,6 +64,14 @@ COMMAND_LINE = [
      r'CPU hotplug is not supported by machine type virt-10.2'),
     (['-cpu', 'max,aarch64=off'],
      r"'aarch64' feature cannot be disabled unless KVM is enabled"),
+    # cpu-hotplug=on where the configuration does not allow it
+    (['-M', 'virt,gic-version=3,acpi=off,cpu-hotplug=on'],
+     r'CPU hotplug needs ACPI'),
+    (['-M', 'virt,gic-version=3,cpu-hotplug=on', '-smp', '2,maxcpus=2'],
+     r'CPU hotplug needs -smp maxcpus greater than cpus, here both are 2'),
+    (['-M', 'virt-10.2,gic-version=3,cpu-hotplug=on'],
+     r'CPU hotplug is not supported by machine type virt-10.2'),
+    (['-M', 'virt,cpu-hotplug=maybe'], r"cpu-hotplug.*'maybe'"),
 ]
 
 
@@ -94,6 +102,8 @@ NO_HOTPLUG = [
     ('virt,gic-version=2', '1,maxcpus=4', 'max', True, 'needs a GICv3'),
     ('virt-10.2,gic-version=3', '1,maxcpus=4', 'max', True,
      'not supported by machine type virt-10.2'),
+    ('virt,gic-version=3,cpu-hotplug=off', '1,maxcpus=4', 'max', True,
+     r'CPU hotplug is off \(-machine cpu-hotplug=off\)'),
 ]
 
 
