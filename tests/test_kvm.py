@@ -29,7 +29,7 @@ pytestmark = pytest.mark.kvm
 L1_MEMORY = '3072'
 
 
-def start_l1(name, cpu='max'):
+def start_l1(name, cpu='max', **kwargs):
     if not os.path.exists(L1_INITRD):
         pytest.fail(f'{L1_INITRD} is missing: run "make kvm-build"')
     os.makedirs(LOG_DIR, exist_ok=True)
@@ -38,7 +38,7 @@ def start_l1(name, cpu='max'):
         os.unlink(sock)
     g = Guest(name, machine='virt,virtualization=on,gic-version=3',
               cpu=cpu, smp='2', memory=L1_MEMORY, firmware=False,
-              initrd=L1_INITRD, extra=l1_args(sock), wait=False)
+              initrd=L1_INITRD, extra=l1_args(sock), wait=False, **kwargs)
     g.launch()
     g.l2console = L1Console(sock, name).console
     g.wait_ready()
@@ -892,23 +892,70 @@ def test_pending_unplug_migration(l2):
         check_qemu_log(dst.quit())
 
 
-def test_psci_odd_calls(l1, tmp_path):
-    """The PSCI payload of test_psci.py, under KVM, where QEMU answers
-    CPU_ON, CPU_OFF and AFFINITY_INFO: the same answers as under TCG."""
-    from test_psci import PSCI_CALLS, build_payload
-    payload = build_payload('psci-calls.S', tmp_path)
+def copy_payload(l1, source, tmp_path):
+    """Build payload @source of tests/payloads into L1's /tmp/psci.bin"""
+    from test_psci import build_payload
+    payload = build_payload(source, tmp_path)
     with open(payload, 'rb') as f:
         data = base64.b64encode(f.read()).decode()
     l1.sh('rm -f /tmp/psci.b64')
     for i in range(0, len(data), 1024):
         l1.sh(f'echo {data[i:i + 1024]} >> /tmp/psci.b64')
     l1.sh('base64 -d /tmp/psci.b64 > /tmp/psci.bin')
-    out = l1.sh(f'{L2_QEMU} -accel kvm -M virt,gic-version=3 -cpu host'
-                f' -smp 3,maxcpus=5 -m 256 -nodefaults -display none'
-                f' -serial stdio -bios /tmp/psci.bin </dev/null 2>&1;'
-                f' echo "exit=$?"', timeout=300)
+
+
+def run_payload(l1, machine, smp, extra=''):
+    """Run L1's /tmp/psci.bin as the firmware of an L2; its output"""
+    return l1.sh(f'timeout 120 {L2_QEMU} -accel kvm -M {machine} -cpu host'
+                 f' -smp {smp} -m 256 -nodefaults -display none'
+                 f' -serial stdio -bios /tmp/psci.bin {extra} </dev/null 2>&1;'
+                 f' echo "exit=$?"', timeout=300)
+
+
+def test_psci_odd_calls(l1, tmp_path):
+    """The PSCI payload of test_psci.py, under KVM, where QEMU answers
+    CPU_ON, CPU_OFF and AFFINITY_INFO: the same answers as under TCG."""
+    from test_psci import PSCI_CALLS
+    copy_payload(l1, 'psci-calls.S', tmp_path)
+    out = run_payload(l1, 'virt,gic-version=3', '3,maxcpus=5')
     assert out.endswith('exit=0'), out
     calls = [tuple(int(x, 16) for x in m) for m in re.findall(
         r'PSCI (0x[0-9a-f]+) (0x[0-9a-f]+) ret=(0x[0-9a-f]+)', out)]
     assert calls == PSCI_CALLS, out
     check_l1_log(l1)
+
+
+@pytest.fixture(scope='module')
+def l1_nv():
+    """An L1 that offers nested virtualization to its guests (vCPUs with
+    EL2): KVM_CAP_ARM_EL2 came in Linux 6.16, so it runs the newest
+    kernel of the guest set, with kvm-arm.mode=nested, on -cpu max
+    (FEAT_NV2; a Neoverse-N1 has no FEAT_NV)."""
+    from conftest import KERNELS
+    g = start_l1('kvm-l1-nv', append='kvm-arm.mode=nested',
+                 kernel=KERNELS['newest'])
+    yield g
+    g.shutdown()
+
+
+def test_cpu_on_el2(l1_nv, tmp_path):
+    """PSCI CPU_ON that QEMU answers under KVM starts the vCPU at the
+    level KVM's own PSCI starts it at: vEL2 when the vCPUs have EL2
+    (nested virtualization), even when the caller runs at EL1; EL1
+    otherwise.  Against KVM's answer (cpu-hotplug=off: no forwarding)."""
+    from test_psci import CPU_ON_EL1, CPU_ON_EL2
+    copy_payload(l1_nv, 'psci-el.S', tmp_path)
+    for virt, expected in (('on', CPU_ON_EL2), ('off', CPU_ON_EL1)):
+        machine = f'virt,gic-version=3,virtualization={virt}'
+        for hotplug, answered_by_qemu in (('on', True), ('off', False)):
+            l1_nv.sh('rm -f /tmp/l2-trace.log')
+            out = run_payload(l1_nv, f'{machine},cpu-hotplug={hotplug}',
+                              '2,maxcpus=3' if hotplug == 'on' else '2',
+                              PSCI_TRACE)
+            lines = [x for x in out.splitlines() if x.startswith('CPU')]
+            assert out.endswith('exit=0') and lines == expected, \
+                f'{machine},cpu-hotplug={hotplug}: {out}'
+            calls = l1_nv.sh('grep -c "kvm_arm_handle_psci PSCI 0xc4000003 "'
+                             ' /tmp/l2-trace.log || true')
+            assert (calls == '1') == answered_by_qemu, calls
+    check_l1_log(l1_nv)

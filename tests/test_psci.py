@@ -118,3 +118,27 @@ def test_psci_odd_calls(calls_payload):
     off and is started again: every call gets its PSCI answer, the
     machine powers off cleanly (QEMU exits with status 0)."""
     assert psci_calls(calls_payload, '3,maxcpus=5') == PSCI_CALLS
+
+
+# What psci-el.S prints when PSCI starts CPU 1 at EL2 if the CPUs have it
+# (virtualization=on), whatever the caller's level, as QEMU's TCG PSCI and
+# KVM's own do
+CPU_ON_EL2 = ['CPU0 EL2', 'CPU0 EL1', 'CPU1 EL2']
+CPU_ON_EL1 = ['CPU0 EL1', 'CPU1 EL1']
+
+
+@pytest.mark.parametrize('virt', ['on', 'off'])
+def test_cpu_on_el(tmp_path, virt):
+    """CPU_ON from EL1 starts a CPU at EL2 if the CPUs have it, else at
+    EL1: the reference for test_kvm.py's test_cpu_on_el2."""
+    payload = build_payload('psci-el.S', tmp_path)
+    machine = f'virt,gic-version=3,virtualization={virt}'
+    out = subprocess.run([QEMU, '-M', machine,
+                          '-cpu', 'max', '-smp', '2,maxcpus=3',
+                          '-nodefaults', '-display', 'none',
+                          '-serial', 'stdio', '-bios', payload],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stdout
+    lines = [x for x in out.stdout.splitlines() if x.startswith('CPU')]
+    assert lines == (CPU_ON_EL2 if virt == 'on' else CPU_ON_EL1), out.stdout
