@@ -5,6 +5,7 @@ the others hotpluggable.  After each step, what libvirt reports (vcpucount,
 vcpuinfo, the live XML) and what the guest sees (its online CPUs, work on
 each new one) must agree; libvirt's errors leave QEMU as it was."""
 
+import json
 import os
 import pwd
 import re
@@ -337,5 +338,70 @@ def test_kubevirt_sockets(libvirt):
     assert rc != 0 and 'failed to find appropriate hotpluggable vcpus' \
         in out, out
     dom.check([0, 1])
+    assert_guest_log_clean(dom)
+    dom.destroy()
+
+
+def test_bad_input(libvirt):
+    """What clients get wrong, each answered with an error that says what
+    is wrong, and the domain as it was: vCPU 0 hotpluggable, enabling an
+    enabled vCPU, a duplicate device id, a vCPU added behind libvirt's
+    back (libvirt leaves it alone, and cannot add its slot), the unplug
+    of a vCPU libvirt did not add."""
+    lv = libvirt
+    xml = domain_xml(lv, 'bad0', 4, 2).replace(
+        "<vcpu id='0' enabled='yes' hotpluggable='no'",
+        "<vcpu id='0' enabled='yes' hotpluggable='yes'")
+    path = os.path.join(lv.top, 'bad0.xml')
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(xml)
+    rc, out = lv.virsh('define', path, check=False)
+    assert rc != 0 and "vcpu0 can't be hotpluggable" in out, out
+    assert 'bad0' not in lv.virsh('list', '--all', '--name')
+
+    dom = Domain(lv, 'bad', current=2)
+    dom.wait_ready()
+    dom.check([0, 1])
+
+    def qmp(cmd, **args):
+        return json.loads(dom.virsh('qemu-monitor-command', 'bad',
+                                    json.dumps({'execute': cmd,
+                                                'arguments': args})))
+
+    rc, out = dom.virsh('setvcpu', 'bad', '1', '--enable', '--live',
+                        check=False)
+    assert rc != 0 and "vcpu '1' is already in requested state" in out, out
+    # libvirt's ids are vcpuN; the default topology has one vCPU a socket
+    slot = {'socket-id': 2, 'cluster-id': 0, 'core-id': 0, 'thread-id': 0}
+    r = qmp('device_add', driver='max-arm-cpu', id='vcpu1', **slot)
+    assert r['error']['desc'] == "Duplicate device ID 'vcpu1'", r
+    dom.check([0, 1])
+
+    # a vCPU libvirt did not add: the guest has it, libvirt's count and
+    # XML do not, and libvirt neither removes it nor plugs its slot
+    r = qmp('device_add', driver='max-arm-cpu', id='extra',
+            **dict(slot, **{'socket-id': 3}))
+    assert r['return'] == {}, r
+    wait_guest_cpus(dom, 'online', [0, 1, 3])
+    assert dom.enabled() == [0, 1] and dom.vcpuinfo() == [0, 1]
+    rc, out = dom.virsh('setvcpu', 'bad', '3', '--disable', '--live',
+                        check=False)
+    assert rc != 0 and "vcpu '3' is already in requested state" in out, out
+    rc, out = dom.virsh('setvcpu', 'bad', '3', '--enable', '--live',
+                        check=False)
+    assert rc != 0 and 'thread-id=0 is already plugged' in out, out
+    assert dom.enabled() == [0, 1]
+    wait_guest_cpus(dom, 'online', [0, 1, 3])
+    # the unplug of a vCPU libvirt did not add, and of the boot vCPU
+    r = qmp('device_del', id='/machine/unattached/device[0]')
+    assert 'error' in r and 'boot' in r['error']['desc'], r
+    r = qmp('device_del', id='extra')
+    assert r['return'] == {}, r
+    # libvirt logs its DEVICE_DELETED as an error, and carries on
+    lv.expected.append('no device found with alias extra')
+    wait_guest_cpus(dom, 'online', [0, 1])
+    dom.check([0, 1])
+    dom.virsh('setvcpus', 'bad', '4', '--live')
+    dom.check([0, 1, 2, 3])
     assert_guest_log_clean(dom)
     dom.destroy()
