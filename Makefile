@@ -56,6 +56,7 @@ check-kvm: build guest kvm-build
 
 kvm-build: tree
 	./scripts/build-kvm.sh
+	./scripts/build-libvirt-l1.sh
 
 # x86_64, loongarch64 and riscv64 from the same tree: the series must not
 # change them.  make check runs their quick tests; this runs them all.

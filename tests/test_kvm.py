@@ -29,16 +29,16 @@ pytestmark = pytest.mark.kvm
 L1_MEMORY = '3072'
 
 
-def start_l1(name, cpu='max', **kwargs):
-    if not os.path.exists(L1_INITRD):
-        pytest.fail(f'{L1_INITRD} is missing: run "make kvm-build"')
+def start_l1(name, cpu='max', initrd=L1_INITRD, **kwargs):
+    if not os.path.exists(initrd):
+        pytest.fail(f'{initrd} is missing: run "make kvm-build"')
     os.makedirs(LOG_DIR, exist_ok=True)
     sock = os.path.join(LOG_DIR, f'{name}.l2con.sock')
     if os.path.exists(sock):
         os.unlink(sock)
     g = Guest(name, machine='virt,virtualization=on,gic-version=3',
               cpu=cpu, smp='2', memory=L1_MEMORY, firmware=False,
-              initrd=L1_INITRD, extra=l1_args(sock), wait=False, **kwargs)
+              initrd=initrd, extra=l1_args(sock), wait=False, **kwargs)
     g.launch()
     g.l2console = L1Console(sock, name).console
     g.wait_ready()
