@@ -1,6 +1,6 @@
 """Kata Containers' two runtimes, as their QEMU drivers plug vCPUs on an
-arm64 virt machine (TCG here; test_kvm.py has the KVM side of the QMP
-flows).
+arm64 virt machine (TCG here; test_kvm.py's test_kata_* run the same
+flows under KVM with host-arm-cpu).
 
 - runtime-rs starts -smp N,maxcpus=M and adds each vCPU with device_add
   id=cpu-<core-id>, socket-id, core-id and thread-id (never cluster-id),

@@ -240,6 +240,50 @@ def test_replug(l2, l1_hosts, l1_cpu):
     check_guest_log(vm)
 
 
+def test_kata_runtime_rs(l2):
+    """Kata's runtime-rs under KVM (see test_kata.py): -smp 1,maxcpus=4,
+    device_add host-arm-cpu with id cpu-<core-id>, socket-id, core-id
+    and thread-id, three in a row, and device_del by that id."""
+    topo = Topology(cpus=1, maxcpus=4)
+    vm = l2(smp=topo.smp)
+    for core in (1, 2, 3):
+        vm.qmp('device_add', driver='host-arm-cpu', id=f'cpu-{core}',
+               **{'socket-id': 0, 'core-id': core, 'thread-id': 0})
+    wait_guest_cpus(vm, 'online', [0, 1, 2, 3])
+    for cpu in (1, 2, 3):
+        assert runs_work(vm, cpu) > 0
+    cpu_del(vm, 'cpu-3')
+    cpu_del(vm, 'cpu-1')
+    assert plugged(vm, topo) == [0, 2]
+    wait_guest_cpus(vm, 'online', [0, 2])
+    check_vcpu_fds(vm, 4)
+    check_guest_log(vm)
+
+
+def test_kata_go_runtime(l2):
+    """Kata's Go runtime under KVM (see test_kata.py): one core per
+    socket, core-id alone is refused with the id that is missing and
+    changes nothing; with socket-id, as the changed driver sends it, its
+    topology works."""
+    topo = Topology(cpus=1, maxcpus=4, sockets=4, cores=1, threads=1)
+    vm = l2(smp='1,cores=1,threads=1,sockets=4,maxcpus=4')
+    with pytest.raises(L2QMPError, match='socket-id is not set'):
+        vm.qmp('device_add', driver='host-arm-cpu', id='cpu-1',
+               **{'core-id': 0})
+    assert plugged(vm, topo) == [0]
+    for socket in (1, 2):
+        vm.qmp('device_add', driver='host-arm-cpu', id=f'cpu-{socket}',
+               **{'socket-id': socket, 'core-id': 0})
+    wait_guest_cpus(vm, 'online', [0, 1, 2])
+    assert plugged(vm, topo) == [0, 1, 2]
+    for cpu in (1, 2):
+        assert runs_work(vm, cpu) > 0
+    cpu_del(vm, 'cpu-2')
+    wait_guest_cpus(vm, 'online', [0, 1])
+    check_vcpu_fds(vm, 4)
+    check_guest_log(vm)
+
+
 def test_aff1_slot(l2):
     """Slot 16 has Aff1 = 1: its MPIDR is KVM's for vCPU 16."""
     topo = Topology(cpus=1, maxcpus=17)
