@@ -21,7 +21,7 @@ root=$work/root
 lib=usr/lib/aarch64-linux-gnu
 bins="$root/usr/sbin/libvirtd $root/usr/bin/virsh
       $root/$lib/libvirt/connection-driver/libvirt_driver_qemu.so
-      $root/$lib/libvirt-qemu.so.0"
+      $root/$lib/libvirt-qemu.so.0 $root/usr/lib/libvirt/libvirt_iohelper"
 libdirs="$root/$lib $root/lib/aarch64-linux-gnu /usr/lib/aarch64-linux-gnu
          /lib/aarch64-linux-gnu /usr/aarch64-linux-gnu/lib"
 
@@ -69,10 +69,10 @@ if [ "$(cat "$work/.version" 2>/dev/null)" != "$ver" ]; then
         done
         (cd "$work/debs" && apt-get download -q $need >&2)
     done
-    [ -z "$(closure | sed -n 's/ -$//p')" ] ||
-        die "libraries still missing: $(closure | sed -n 's/ -$//p')"
     echo "$ver" > "$work/.version"
 fi
+missing=$(closure | sed -n 's/ -$//p')
+[ -z "$missing" ] || die "libraries still missing:" $missing
 
 stamp=$out/.libvirt-stamp
 want=$(cat "$out/initrd.cpio.gz" "$0" "$work/.version" \
@@ -93,6 +93,10 @@ aarch64-linux-gnu-strip -o "$r/usr/sbin/libvirtd" "$root/usr/sbin/libvirtd"
 aarch64-linux-gnu-strip -o "$r/usr/bin/virsh" "$root/usr/bin/virsh"
 cp "$root/$lib/libvirt/connection-driver/libvirt_driver_qemu.so" \
     "$r/$lib/libvirt/connection-driver/"
+# what managedsave writes the domain's state through
+mkdir -p "$r/usr/lib/libvirt"
+aarch64-linux-gnu-strip -o "$r/usr/lib/libvirt/libvirt_iohelper" \
+    "$root/usr/lib/libvirt/libvirt_iohelper"
 # all of them: the L1 initramfs has only those of QEMU
 closure | while read -r l p; do
     aarch64-linux-gnu-strip -o "$r/$lib/$l" "$p"
