@@ -336,16 +336,18 @@ KVM_NO_SMCCC_FILTER = '/tmp/kvm-no-smccc-filter'
 KVM_SLOW_KICK = '/tmp/kvm-slow-kick'
 
 
-def test_host_without_smccc_filter(l2, l1):
+@pytest.mark.parametrize('l1_cpu', L1_CPUS)
+def test_host_without_smccc_filter(l2, l1_hosts, l1_cpu):
     """A host kernel without KVM_ARM_VM_SMCCC_FILTER cannot forward the
     PSCI calls QEMU must answer for CPU hotplug.  A command line that asks
     for CPU hotplug is refused at start-up, with what the kernel lacks and
     how to start without CPU hotplug, rather than given another machine
     than on other hosts; with cpu-hotplug=off the guest gets the machine
     it would get anywhere."""
+    l1 = l1_hosts(l1_cpu)
     l1.sh(f'touch {KVM_NO_SMCCC_FILTER}')
     try:
-        out = l1.sh(f'{KVM_FAULTS} {L2_QEMU} -accel kvm -cpu host'
+        out = l1.sh(f'{KVM_FAULTS} timeout 60 {L2_QEMU} -accel kvm -cpu host'
                     ' -M virt,gic-version=3 -smp 1,maxcpus=3 -m 256'
                     ' -nodefaults -display none -bios /opt/l2/QEMU_EFI.fd'
                     ' -S </dev/null 2>&1; echo rc=$?', timeout=120)
@@ -354,7 +356,7 @@ def test_host_without_smccc_filter(l2, l1):
             ' (KVM_ARM_VM_SMCCC_FILTER, Linux 6.4 or later)' in out, out
         assert 'Use -machine cpu-hotplug=off' in out, out
         topo = Topology(cpus=1, maxcpus=3)
-        vm = l2(smp=topo.smp, env=KVM_FAULTS,
+        vm = l2(host=l1, smp=topo.smp, env=KVM_FAULTS,
                 machine='virt,gic-version=3,cpu-hotplug=off')
         # no CPU hotplug: no vCPU but the boot vCPU's
         vm.maxcpus = 1
@@ -367,12 +369,14 @@ def test_host_without_smccc_filter(l2, l1):
         l1.sh(f'rm -f {KVM_NO_SMCCC_FILTER}')
 
 
-def test_vcpu_setup_fails(l2, l1):
+@pytest.mark.parametrize('l1_cpu', L1_CPUS)
+def test_vcpu_setup_fails(l2, l1_hosts, l1_cpu):
     """KVM refuses to set up the vCPU of a hot-added CPU: device_add fails
     with the error, QEMU and the guest go on, the slot stays free, and the
     next device_add of the slot takes the same parked vCPU."""
+    l1 = l1_hosts(l1_cpu)
     topo = Topology(cpus=1, maxcpus=3)
-    vm = l2(smp=topo.smp, env=KVM_FAULTS)
+    vm = l2(host=l1, smp=topo.smp, env=KVM_FAULTS)
     l1.sh(f'touch {KVM_FAIL_INIT}')
     try:
         for _ in range(2):
@@ -692,15 +696,17 @@ def test_cpu_on_keeps_stage2(l2, l1_hosts, l1_cpu):
         raise Stage2Unmapped(f'{unmaps} stage 2 unmaps on L1 {l1_cpu}')
 
 
-def test_cpu_on_departing_vcpu(l2, l1):
+@pytest.mark.parametrize('l1_cpu', L1_CPUS)
+def test_cpu_on_departing_vcpu(l2, l1_hosts, l1_cpu):
     """A vCPU that is being unplugged is no longer a PSCI target.  The
     guest ejects an offline vCPU itself; while QEMU waits for the vCPU's
     thread to exit (made to take 2 s: KVM_SLOW_KICK), the guest onlines
     it: CPU_ON must be DENIED (Linux: EPERM, at once), not answered
     SUCCESS for a vCPU that never runs (Linux: EIO after 5 s, "failed
     to come online").  The slot then works again."""
+    l1 = l1_hosts(l1_cpu)
     topo = Topology(cpus=1, maxcpus=2)
-    vm = l2(smp=topo.smp, env=KVM_FAULTS)
+    vm = l2(host=l1, smp=topo.smp, env=KVM_FAULTS)
     cpu_add(vm, topo, 1)
     wait_guest_cpus(vm, 'online', [0, 1])
     vm.sh('echo 0 > /sys/devices/system/cpu/cpu1/online')
