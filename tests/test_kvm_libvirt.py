@@ -11,14 +11,13 @@ errors leave the domain as it was; the daemon logs no other error."""
 import json
 import os
 import re
-import time
-import xml.etree.ElementTree as ET
 
 import pytest
 
-from cpus import assert_guest_log_clean, runs_work, wait_guest_cpus
-from guest import BOOT_TIMEOUT, BUILD, Shell
+from guest import BOOT_TIMEOUT, BUILD
 from test_kvm import check_l1_log, start_l1
+from test_libvirt import (KUBEVIRT, DomainView, kubevirt_flow,
+                          managedsave_flow, setvcpus_flow, vcpu_elements)
 
 pytestmark = pytest.mark.kvm
 
@@ -75,46 +74,35 @@ def libvirt_l1():
 
 
 def domain_xml(name, vcpus, current, cold=1, topology=None):
-    """A KVM virt domain in L1, the test guest on L1's second UART.  Its
-    attributes are double-quoted: it goes through L1's shell in single
-    quotes."""
-    cpus = ''.join(
-        f'<vcpu id="{i}" enabled="yes"'
-        f' hotpluggable="{"no" if i < cold else "yes"}" order="{i + 1}"/>'
-        if i < current else
-        f'<vcpu id="{i}" enabled="no" hotpluggable="yes"/>'
-        for i in range(vcpus))
-    topo = ''
-    if topology:
-        topo = '<topology ' + ' '.join(
-            f'{k}="{v}"' for k, v in topology.items()) + '/>'
-    return f"""<domain type="kvm">
+    """A KVM virt domain in L1, the test guest on L1's second UART"""
+    cpus, topo = vcpu_elements(vcpus, current, cold, topology)
+    return f"""<domain type='kvm'>
   <name>{name}</name>
-  <memory unit="MiB">512</memory>
-  <vcpu placement="static" current="{current}">{vcpus}</vcpu>
+  <memory unit='MiB'>512</memory>
+  <vcpu placement='static' current='{current}'>{vcpus}</vcpu>
   <vcpus>{cpus}</vcpus>
   <os>
-    <type arch="aarch64" machine="virt-11.0">hvm</type>
-    <loader readonly="yes" type="pflash">/opt/l2/AAVMF_CODE.fd</loader>
-    <nvram template="/opt/l2/AAVMF_VARS.fd">/tmp/{name}_VARS.fd</nvram>
+    <type arch='aarch64' machine='virt-11.0'>hvm</type>
+    <loader readonly='yes' type='pflash'>/opt/l2/AAVMF_CODE.fd</loader>
+    <nvram template='/opt/l2/AAVMF_VARS.fd'>/tmp/{name}_VARS.fd</nvram>
     <kernel>/opt/l2/Image.gz</kernel>
     <initrd>/opt/l2/initrd.cpio.gz</initrd>
     <cmdline>console=ttyAMA0 panic=-1 quiet</cmdline>
   </os>
-  <features><acpi/><gic version="3"/></features>
-  <cpu mode="host-passthrough">{topo}</cpu>
+  <features><acpi/><gic version='3'/></features>
+  <cpu mode='host-passthrough'>{topo}</cpu>
   <on_reboot>destroy</on_reboot>
   <devices>
     <emulator>/opt/qemu/qemu-system-aarch64</emulator>
-    <serial type="dev">
-      <source path="/dev/ttyAMA1"/>
-      <target port="0"/>
+    <serial type='dev'>
+      <source path='/dev/ttyAMA1'/>
+      <target port='0'/>
     </serial>
   </devices>
 </domain>"""
 
 
-class Domain(Shell):
+class Domain(DomainView):
     """A libvirt domain in L1, and its guest's shell"""
 
     def __init__(self, lv, name, vcpus=4, current=1, cold=1,
@@ -125,8 +113,9 @@ class Domain(Shell):
         self.console = lv.l1.l2console
         path = f'/tmp/{name}.xml'
         lv.l1.sh(f'rm -f {path}')
-        for line in domain_xml(name, vcpus, current, cold,
-                               topology).splitlines():
+        # through L1's shell in single quotes
+        xml = domain_xml(name, vcpus, current, cold, topology)
+        for line in xml.replace("'", '"').splitlines():
             lv.l1.sh(f"echo '{line}' >> {path}")
         lv.virsh('define', path)
         self.console.mark()
@@ -135,21 +124,6 @@ class Domain(Shell):
 
     def virsh(self, *args, check=True):
         return self.lv.virsh(*args, check=check)
-
-    def counts(self):
-        return {what: int(self.virsh('vcpucount', self.name, '--live',
-                                     f'--{what}'))
-                for what in ('maximum', 'current')}
-
-    def enabled(self):
-        root = ET.fromstring(self.virsh('dumpxml', self.name))
-        return sorted(int(v.get('id')) for v in root.iter('vcpu')
-                      if v.get('enabled') == 'yes')
-
-    def vcpuinfo(self):
-        out = self.virsh('vcpuinfo', self.name)
-        return sorted(int(n) for n in re.findall(r'^VCPU:\s+(\d+)$', out,
-                                                 re.M))
 
     def vcpu_fds(self):
         """The KVM vCPU ids of QEMU's vCPU fds"""
@@ -160,13 +134,7 @@ class Domain(Shell):
 
     def check(self, cpus):
         """libvirt, the guest and QEMU's vCPU fds agree on @cpus"""
-        assert self.counts() == {'maximum': self.vcpus,
-                                 'current': len(cpus)}
-        assert self.enabled() == cpus
-        assert self.vcpuinfo() == cpus
-        wait_guest_cpus(self, 'online', cpus)
-        for cpu in cpus:
-            assert runs_work(self, cpu)
+        super().check(cpus)
         assert self.vcpu_fds() == list(range(self.vcpus))
 
     def destroy(self):
@@ -183,72 +151,31 @@ class Domain(Shell):
 
 
 def test_setvcpus(libvirt_l1):
-    """setvcpus up and down, setvcpu by number, and libvirt's refusals,
-    with nothing changed by them."""
+    """test_libvirt.py's setvcpus flow, under KVM with host-arm-cpu"""
     dom = Domain(libvirt_l1, 'hp')
-    dom.check([0])
     # libvirt plugs what QEMU offers: host-arm-cpu, under KVM
     slots = json.loads(dom.virsh(
         'qemu-monitor-command', 'hp',
         '\'{"execute":"query-hotpluggable-cpus"}\''))['return']
     assert {s['type'] for s in slots} == {'host-arm-cpu'}, slots
-    assert '-accel kvm' in dom.virsh('domxml-to-native', 'qemu-argv',
-                                     '--domain', 'hp')
-    dom.virsh('setvcpus', 'hp', '3', '--live')
-    dom.check([0, 1, 2])
-    dom.virsh('setvcpus', 'hp', '1', '--live')
-    dom.check([0])
-    dom.virsh('setvcpu', 'hp', '3', '--enable', '--live')
-    dom.check([0, 3])
-    dom.virsh('setvcpus', 'hp', '4', '--live')
-    dom.check([0, 1, 2, 3])
-    dom.virsh('setvcpu', 'hp', '2', '--disable', '--live')
-    dom.check([0, 1, 3])
-    rc, out = dom.virsh('setvcpus', 'hp', '5', '--live', check=False)
-    assert rc != 0 and 'greater than max' in out, out
-    rc, out = dom.virsh('setvcpu', 'hp', '0', '--disable', '--live',
-                        check=False)
-    assert rc != 0 and "vcpu '0' can't be unplugged" in out, out
-    dom.check([0, 1, 3])
-    assert_guest_log_clean(dom)
-    dom.destroy()
     # the daemon logs that the domain was tainted by the monitor command
     libvirt_l1.expected.append('custom-monitor')
+    assert '-accel kvm' in dom.virsh('domxml-to-native', 'qemu-argv',
+                                     '--domain', 'hp')
+    setvcpus_flow(dom)
+    dom.destroy()
 
 
 def test_managedsave(libvirt_l1):
-    """managedsave with hot-added vCPUs, then start: the restored
-    domain has them, with their parked vCPU fds, and the guest keeps
-    running on them and can lose them again."""
+    """managedsave with hot-added vCPUs, then start, under KVM: the
+    restored domain has them, with one vCPU fd per possible vCPU."""
     dom = Domain(libvirt_l1, 'ms')
-    dom.virsh('setvcpus', 'ms', '3', '--live')
-    dom.check([0, 1, 2])
-    dom.sh('echo before-save > /tmp/mark')
-    dom.virsh('managedsave', 'ms')
-    assert 'shut off' in dom.virsh('domstate', 'ms')
-    dom.virsh('start', 'ms')
-    # the shell may swallow the first byte after a restore
-    dom.console.write('\n')
-    time.sleep(1)
-    assert dom.sh('cat /tmp/mark') == 'before-save'
-    dom.check([0, 1, 2])
-    dom.virsh('setvcpus', 'ms', '1', '--live')
-    dom.check([0])
-    assert_guest_log_clean(dom)
+    managedsave_flow(dom)
     dom.destroy()
 
 
 def test_kubevirt_sockets(libvirt_l1):
-    """KubeVirt's shape: a socket of two vCPUs added in one
-    SetVcpusFlags(LIVE) call and removed in one, under KVM."""
-    dom = Domain(libvirt_l1, 'kubevirt', vcpus=8, current=2, cold=2,
-                 topology={'sockets': 4, 'cores': 2, 'threads': 1})
-    dom.check([0, 1])
-    dom.virsh('setvcpus', 'kubevirt', '4', '--live')
-    dom.check([0, 1, 2, 3])
-    assert dom.read('/sys/devices/system/cpu/cpu2/topology/package_cpus_list'
-                    ) == '2-3'
-    dom.virsh('setvcpus', 'kubevirt', '2', '--live')
-    dom.check([0, 1])
-    assert_guest_log_clean(dom)
+    """KubeVirt's shape (see test_libvirt.py), under KVM"""
+    dom = Domain(libvirt_l1, 'kubevirt', **KUBEVIRT)
+    kubevirt_flow(dom)
     dom.destroy()

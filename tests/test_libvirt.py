@@ -125,11 +125,10 @@ def reachable(lv, path):
     return copy
 
 
-def domain_xml(lv, name, vcpus, current, topology=None, cold=1):
-    """A TCG virt domain: UEFI from pflash, ACPI, GICv3, -cpu max, the
-    test guest by direct kernel boot, its console on a UNIX socket; vCPUs
-    0 to @cold - 1 not hotpluggable, the others hotpluggable and off
-    beyond @current."""
+def vcpu_elements(vcpus, current, cold, topology):
+    """A domain's <vcpus> elements and its CPU's <topology>: vCPUs 0 to
+    @cold - 1 not hotpluggable, the others hotpluggable and off beyond
+    @current"""
     cpus = ''.join(
         f"<vcpu id='{i}' enabled='yes'"
         f" hotpluggable='{'no' if i < cold else 'yes'}' order='{i + 1}'/>"
@@ -140,6 +139,14 @@ def domain_xml(lv, name, vcpus, current, topology=None, cold=1):
     if topology:
         topo = '<topology ' + ' '.join(
             f"{k}='{v}'" for k, v in topology.items()) + '/>'
+    return cpus, topo
+
+
+def domain_xml(lv, name, vcpus, current, topology=None, cold=1):
+    """A TCG virt domain: UEFI from pflash, ACPI, GICv3, -cpu max, the
+    test guest by direct kernel boot, its console on a UNIX socket; the
+    vCPUs of vcpu_elements()."""
+    cpus, topo = vcpu_elements(vcpus, current, cold, topology)
     top = lv.top
     code, vars_, kernel, initrd, qemu = (reachable(lv, p) for p in (
         f'{GUEST}/AAVMF_CODE.fd', f'{GUEST}/AAVMF_VARS.fd',
@@ -173,7 +180,46 @@ def domain_xml(lv, name, vcpus, current, topology=None, cold=1):
 </domain>"""
 
 
-class Domain(Shell):
+class DomainView(Shell):
+    """What libvirt and the guest say of a domain's vCPUs.  A subclass has
+    name, vcpus, virsh(), the guest's console, and restarted() for what
+    it must do after libvirt starts the domain again."""
+
+    def counts(self):
+        """vcpucount --live: {'maximum': n, 'current': n}"""
+        return {what: int(self.virsh('vcpucount', self.name, '--live',
+                                     f'--{what}'))
+                for what in ('maximum', 'current')}
+
+    def enabled(self):
+        """The vCPU ids the live XML has enabled"""
+        root = ET.fromstring(self.virsh('dumpxml', self.name))
+        return sorted(int(v.get('id')) for v in root.iter('vcpu')
+                      if v.get('enabled') == 'yes')
+
+    def vcpuinfo(self):
+        """vcpuinfo: the vCPU numbers libvirt reports, each with a
+        running state"""
+        out = self.virsh('vcpuinfo', self.name)
+        return sorted(int(n) for n in re.findall(r'^VCPU:\s+(\d+)$', out,
+                                                 re.M))
+
+    def check(self, cpus):
+        """libvirt and the guest agree that @cpus are the vCPUs, and the
+        guest runs work on each of them."""
+        assert self.counts() == {'maximum': self.vcpus,
+                                 'current': len(cpus)}
+        assert self.enabled() == cpus
+        assert self.vcpuinfo() == cpus
+        wait_guest_cpus(self, 'online', cpus)
+        for cpu in cpus:
+            assert runs_work(self, cpu)
+
+    def restarted(self):
+        pass
+
+
+class Domain(DomainView):
     """A libvirt domain running the test guest, and its shell."""
 
     def __init__(self, lv, name, vcpus=4, current=1, topology=None,
@@ -201,44 +247,18 @@ class Domain(Shell):
         self.console = Console(sock, os.path.join(LOG_DIR,
                                                   f'{self.name}.console'))
 
+    def restarted(self):
+        # the console socket is the new QEMU's
+        self.connect()
+
     def virsh(self, *args, check=True):
         return self.lv.virsh(*args, check=check)
-
-    def counts(self):
-        """vcpucount --live: {'maximum': n, 'current': n}"""
-        return {what: int(self.virsh('vcpucount', self.name, '--live',
-                                     f'--{what}'))
-                for what in ('maximum', 'current')}
-
-    def enabled(self):
-        """The vCPU ids the live XML has enabled"""
-        root = ET.fromstring(self.virsh('dumpxml', self.name))
-        return sorted(int(v.get('id')) for v in root.iter('vcpu')
-                      if v.get('enabled') == 'yes')
-
-    def vcpuinfo(self):
-        """vcpuinfo: the vCPU numbers libvirt reports, each with a
-        running state"""
-        out = self.virsh('vcpuinfo', self.name)
-        return sorted(int(n) for n in re.findall(r'^VCPU:\s+(\d+)$', out,
-                                                 re.M))
 
     def qemu_log(self):
         path = os.path.join(self.lv.env['XDG_CACHE_HOME'], 'libvirt',
                             'qemu', 'log', f'{self.name}.log')
         with open(path, encoding='utf-8', errors='replace') as f:
             return f.read()
-
-    def check(self, cpus):
-        """libvirt and the guest agree that @cpus are the vCPUs, and the
-        guest runs work on each of them."""
-        assert self.counts() == {'maximum': self.vcpus,
-                                 'current': len(cpus)}
-        assert self.enabled() == cpus
-        assert self.vcpuinfo() == cpus
-        wait_guest_cpus(self, 'online', cpus)
-        for cpu in cpus:
-            assert runs_work(self, cpu)
 
     def destroy(self):
         self.virsh('destroy', self.name)
@@ -251,31 +271,84 @@ class Domain(Shell):
         assert not bad, log
 
 
+def setvcpus_flow(dom):
+    """setvcpus up and down, setvcpu by number, and the errors libvirt
+    gives for too many and too few, with nothing changed by them."""
+    name = dom.name
+    dom.check([0])
+    dom.virsh('setvcpus', name, '3', '--live')
+    dom.check([0, 1, 2])
+    dom.virsh('setvcpus', name, '1', '--live')
+    dom.check([0])
+    dom.virsh('setvcpu', name, '3', '--enable', '--live')
+    dom.check([0, 3])
+    dom.virsh('setvcpus', name, '4', '--live')
+    dom.check([0, 1, 2, 3])
+    dom.virsh('setvcpu', name, '2', '--disable', '--live')
+    dom.check([0, 1, 3])
+    rc, out = dom.virsh('setvcpus', name, '5', '--live', check=False)
+    assert rc != 0 and 'greater than max' in out, out
+    rc, out = dom.virsh('setvcpu', name, '0', '--disable', '--live',
+                        check=False)
+    assert rc != 0 and "vcpu '0' can't be unplugged" in out, out
+    rc, out = dom.virsh('setvcpus', name, '0', '--live', check=False)
+    assert rc != 0, out
+    dom.check([0, 1, 3])
+    assert_guest_log_clean(dom)
+
+
+def managedsave_flow(dom):
+    """managedsave with hot-added vCPUs, then start: the restored domain
+    has them, and the guest keeps running on them and can lose them."""
+    name = dom.name
+    dom.virsh('setvcpus', name, '3', '--live')
+    dom.check([0, 1, 2])
+    dom.sh('echo before-save > /tmp/mark')
+    dom.virsh('managedsave', name)
+    assert 'shut off' in dom.virsh('domstate', name)
+    dom.virsh('start', name)
+    dom.restarted()
+    # the shell may swallow the first byte after a restore
+    dom.console.write('\n')
+    time.sleep(1)
+    assert dom.sh('cat /tmp/mark') == 'before-save'
+    dom.check([0, 1, 2])
+    dom.virsh('setvcpus', name, '1', '--live')
+    dom.check([0])
+    assert_guest_log_clean(dom)
+
+
+def kubevirt_flow(dom):
+    """KubeVirt's shape of hotplug on a domain of <topology sockets='4'
+    cores='2' threads='1'> with one socket cold: a whole socket (two
+    vCPUs) added by one SetVcpusFlags(LIVE) call and removed by one."""
+    name = dom.name
+    dom.check([0, 1])
+    dom.virsh('setvcpus', name, '4', '--live')
+    dom.check([0, 1, 2, 3])
+    # the new socket is socket 1 to the guest
+    assert dom.read('/sys/devices/system/cpu/cpu2/topology/package_cpus_list'
+                    ) == '2-3'
+    dom.virsh('setvcpus', name, '2', '--live')
+    dom.check([0, 1])
+    # below the cold vCPUs
+    rc, out = dom.virsh('setvcpus', name, '1', '--live', check=False)
+    assert rc != 0 and 'failed to find appropriate hotpluggable vcpus' \
+        in out, out
+    dom.check([0, 1])
+    assert_guest_log_clean(dom)
+
+
+KUBEVIRT = {'vcpus': 8, 'current': 2, 'cold': 2,
+            'topology': {'sockets': 4, 'cores': 2, 'threads': 1}}
+
+
 def test_setvcpus(libvirt):
     """setvcpus up and down, setvcpu by number, and the errors libvirt
     gives for too many and too few, with nothing changed by them."""
     dom = Domain(libvirt, 'hp')
     dom.wait_ready()
-    dom.check([0])
-    dom.virsh('setvcpus', 'hp', '3', '--live')
-    dom.check([0, 1, 2])
-    dom.virsh('setvcpus', 'hp', '1', '--live')
-    dom.check([0])
-    dom.virsh('setvcpu', 'hp', '3', '--enable', '--live')
-    dom.check([0, 3])
-    dom.virsh('setvcpus', 'hp', '4', '--live')
-    dom.check([0, 1, 2, 3])
-    dom.virsh('setvcpu', 'hp', '2', '--disable', '--live')
-    dom.check([0, 1, 3])
-    rc, out = dom.virsh('setvcpus', 'hp', '5', '--live', check=False)
-    assert rc != 0 and 'greater than max' in out, out
-    rc, out = dom.virsh('setvcpu', 'hp', '0', '--disable', '--live',
-                        check=False)
-    assert rc != 0 and "vcpu '0' can't be unplugged" in out, out
-    rc, out = dom.virsh('setvcpus', 'hp', '0', '--live', check=False)
-    assert rc != 0, out
-    dom.check([0, 1, 3])
-    assert_guest_log_clean(dom)
+    setvcpus_flow(dom)
     dom.destroy()
 
 
@@ -284,20 +357,7 @@ def test_managedsave(libvirt):
     has them, and the guest keeps running on them."""
     dom = Domain(libvirt, 'ms')
     dom.wait_ready()
-    dom.virsh('setvcpus', 'ms', '3', '--live')
-    dom.check([0, 1, 2])
-    dom.sh('echo before-save > /tmp/mark')
-    dom.virsh('managedsave', 'ms')
-    dom.virsh('start', 'ms')
-    dom.connect()
-    # the shell may swallow the first byte after a restore
-    dom.console.write('\n')
-    time.sleep(1)
-    assert dom.sh('cat /tmp/mark') == 'before-save'
-    dom.check([0, 1, 2])
-    dom.virsh('setvcpus', 'ms', '1', '--live')
-    dom.check([0])
-    assert_guest_log_clean(dom)
+    managedsave_flow(dom)
     dom.destroy()
 
 
@@ -322,23 +382,9 @@ def test_kubevirt_sockets(libvirt):
     threads=T>, the sockets in use cold, and SetVcpusFlags(LIVE) with
     the new total: a whole socket (two vCPUs) added in one call, and
     removed in one."""
-    dom = Domain(libvirt, 'kubevirt', vcpus=8, current=2, cold=2,
-                 topology={'sockets': 4, 'cores': 2, 'threads': 1})
+    dom = Domain(libvirt, 'kubevirt', **KUBEVIRT)
     dom.wait_ready()
-    dom.check([0, 1])
-    dom.virsh('setvcpus', 'kubevirt', '4', '--live')
-    dom.check([0, 1, 2, 3])
-    # the new socket is socket 1 to the guest
-    assert dom.read('/sys/devices/system/cpu/cpu2/topology/package_cpus_list'
-                    ) == '2-3'
-    dom.virsh('setvcpus', 'kubevirt', '2', '--live')
-    dom.check([0, 1])
-    # below the cold vCPUs
-    rc, out = dom.virsh('setvcpus', 'kubevirt', '1', '--live', check=False)
-    assert rc != 0 and 'failed to find appropriate hotpluggable vcpus' \
-        in out, out
-    dom.check([0, 1])
-    assert_guest_log_clean(dom)
+    kubevirt_flow(dom)
     dom.destroy()
 
 
