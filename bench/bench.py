@@ -6,7 +6,8 @@ Every figure is a median over rounds with its min-max, and every
 comparison a ratio of runs interleaved in this one invocation.  Writes
 build/bench/results.json and build/bench/startup.png.
 
-  bench.py [--rounds N] [--startup-rounds N] [--only startup,hotplug,kvm]
+  bench.py [--rounds N] [--startup-rounds N]
+           [--only startup,instructions,hotplug,kvm]
 
 9 rounds of hotplug and KVM by default, and 21 of start-up: a start-up
 takes some 30 ms, where this machine's noise is a few ms.
@@ -103,6 +104,53 @@ def startup_variants():
         v['cold', m] = arm(QEMU, f'{m}')
         v['x86-q35', m] = q35(f'1,maxcpus={m}')
     return v
+
+
+# --- start-up instructions: deterministic, from callgrind ---------------
+
+INSN_MAXCPUS = (1, 64, 256, 512)
+
+
+def instructions(argv, name):
+    """The instructions QEMU executes in start_quit(@argv), from exec to
+    exit, as callgrind counts them (output in OUT/callgrind.@name)"""
+    out = os.path.join(OUT, f'callgrind.{name}')
+    start_quit(['valgrind', '--tool=callgrind', f'--callgrind-out-file={out}',
+                f'--log-file={out}.log'] + argv)
+    with open(out, encoding='utf-8') as f:
+        for line in f:
+            if line.startswith(('summary:', 'totals:')):
+                return int(line.split()[1])
+    raise RuntimeError(f'no instruction count in {out}')
+
+
+def bench_instructions(rounds=3):
+    """{variant: {maxcpus: instructions}} for the patched build and, if it
+    is built (make base), the pristine base: the median of @rounds runs.
+    Counts vary by some thousands from run to run (the main loop's and
+    the RCU thread's iterations), now and then by a few million."""
+    res = {}
+    for variant, binary in (('patched', QEMU), ('base', BASE)):
+        if not os.path.exists(binary):
+            print(f'{variant}: {binary} not built, skipped')
+            continue
+        res[variant] = {
+            m: statistics.median(
+                instructions(arm(binary, f'1,maxcpus={m}'), f'{variant}-{m}')
+                for _ in range(rounds))
+            for m in INSN_MAXCPUS}
+    return res
+
+
+def print_instructions(res):
+    print('\nstart-up instructions (callgrind; -S, QMP handshake, quit)')
+    print(f'{"variant":10} {"maxcpus":>8} {"instructions":>14} '
+          f'{"per possible vCPU":>18}')
+    for variant, counts in res.items():
+        one = counts[1]
+        for m, n in counts.items():
+            per = f'{(n - one) / (m - 1):,.0f}' if m > 1 else '-'
+            print(f'{variant:10} {m:8} {n:14,.0f} {per:>18}')
 
 
 def bench_startup(rounds):
@@ -339,7 +387,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--rounds', type=int, default=9)
     ap.add_argument('--startup-rounds', type=int, default=21)
-    ap.add_argument('--only', default='startup,hotplug,kvm')
+    ap.add_argument('--only', default='startup,instructions,hotplug,kvm')
     args = ap.parse_args()
     only = args.only.split(',')
     os.makedirs(OUT, exist_ok=True)
@@ -354,6 +402,9 @@ def main():
         results['startup'] = bench_startup(args.startup_rounds)
         print_startup(results['startup'])
         plot_startup(results['startup'], os.path.join(OUT, 'startup.png'))
+    if 'instructions' in only:
+        results['instructions'] = bench_instructions()
+        print_instructions(results['instructions'])
     if 'hotplug' in only:
         results['hotplug'] = bench_hotplug(args.rounds)
         print_hotplug(results['hotplug'])
