@@ -153,7 +153,7 @@ def offline_online(g, cpu):
 
 def cpu_ticks(g, cpu):
     """User+system ticks CPU @cpu has spent, from the guest's /proc/stat."""
-    line = g.sh(f"grep '^cpu{cpu} ' /proc/stat")
+    line = g.value(f"grep '^cpu{cpu} ' /proc/stat")
     fields = line.split()
     return int(fields[1]) + int(fields[3])
 
@@ -166,7 +166,7 @@ def runs_work(g, cpu, seconds=1.0):
         before = cpu_ticks(g, cpu)
         time.sleep(seconds)
         after = cpu_ticks(g, cpu)
-        where = g.sh(f"cut -d' ' -f39 /proc/$(cat /tmp/busy{cpu})/stat")
+        where = g.value(f"cut -d' ' -f39 /proc/$(cat /tmp/busy{cpu})/stat")
         assert where == str(cpu), f'busy loop runs on CPU {where}, not {cpu}'
     finally:
         g.sh(f'kill $(cat /tmp/busy{cpu})')

@@ -109,6 +109,12 @@ class Console:
             return len(self._buf)
 
 
+# A line that the guest's kernel printed on the console, which it may do
+# in the middle of a command's output (an RCU stall report while 64 vCPUs
+# share 2 host cores, for instance)
+KERNEL_LINE = re.compile(r'^\[ *\d+\.\d+\] ')
+
+
 class Shell:
     """The shell of a guest's /init, on self.console (a Console)."""
 
@@ -148,8 +154,15 @@ class Shell:
                                  f'{self.console.tail()}')
             time.sleep(interval)
 
+    def value(self, cmd, timeout=CMD_TIMEOUT):
+        """The output of @cmd, a value (a file's content, a count), without
+        the kernel's console lines among it; never for the kernel's log."""
+        return '\n'.join(line for line in
+                         self.sh(cmd, timeout).splitlines()
+                         if not KERNEL_LINE.match(line))
+
     def read(self, path):
-        return self.sh('cat ' + shlex.quote(path))
+        return self.value('cat ' + shlex.quote(path))
 
     def cpu_view(self):
         """What the guest reports about its CPUs."""
