@@ -9,6 +9,7 @@ then to the guest's shell with -smp 1, 1,maxcpus=16 and 16.  Then hotplug
 latency into an L2 guest, timed from the host (so it includes L1's shell
 relaying the QMP command, a few ms)."""
 
+import datetime
 import re
 import statistics
 import time
@@ -45,6 +46,70 @@ def l1_start_quit(l1, smp):
     if lines != ['rc=0']:
         raise RuntimeError(f'L2 QEMU -smp {smp}: {out}')
     return wall - idle
+
+
+# The vCPU ioctls by their number (linux-headers/linux/kvm.h, KVMIO)
+IOCTLS = {0x41: 'CREATE_VCPU', 0x80: 'RUN', 0x98: 'GET_MP_STATE',
+          0x99: 'SET_MP_STATE', 0x9f: 'GET_VCPU_EVENTS',
+          0xa0: 'SET_VCPU_EVENTS', 0xa3: 'ENABLE_CAP', 0xab: 'GET_ONE_REG',
+          0xac: 'SET_ONE_REG', 0xae: 'ARM_VCPU_INIT', 0xb0: 'GET_REG_LIST',
+          0xc2: 'ARM_VCPU_FINALIZE', 0xce: 'GET_STATS_FD',
+          0xe1: 'SET_DEVICE_ATTR',
+          0xe2: 'GET_DEVICE_ATTR', 0xe3: 'HAS_DEVICE_ATTR'}
+PROFILE_TRACE = ('kvm_vm_ioctl', 'kvm_vcpu_ioctl', 'kvm_create_parked_vcpu',
+                 'kvm_arm_vcpu_fd_ioctl', 'kvm_arm_create_parked_vcpu')
+TRACE_LINE = re.compile(r'(\d{4}-\d\d-\d\dT[\d:.]+)Z (\w+) (.*)')
+
+
+def ioctl_name(num):
+    return IOCTLS.get(int(num, 16) & 0xff, num)
+
+
+def ioctl_profile(l1, smp, vcpus):
+    """What @vcpus possible vCPUs beyond vCPU 0 cost one L2 QEMU start-up
+    (-S, quit) with -smp @smp, from its trace: their vCPU ioctls by kind,
+    per vCPU, and for parked vCPUs (whose set-up runs in the main thread,
+    one after the other) the time of each kind per vCPU, from one trace
+    line to the next"""
+    traces = ' '.join(f'-trace {t}' for t in PROFILE_TRACE)
+    out = l1.sh(
+        'printf \'{"execute":"qmp_capabilities"}\\n{"execute":"quit"}\\n\' | '
+        f'{L2_START} -smp {smp} -S -qmp stdio -msg timestamp=on {traces}'
+        ' >/dev/null 2>/tmp/bench.trace; echo "rc=$?"', timeout=300)
+    if out != 'rc=0':
+        raise RuntimeError(f'L2 QEMU -smp {smp}: {out}')
+    log = l1.sh('cat /tmp/bench.trace', timeout=300)
+    events = []
+    for line in log.splitlines():
+        m = TRACE_LINE.match(line)
+        if m:
+            t = datetime.datetime.fromisoformat(m.group(1)).timestamp()
+            events.append((t, m.group(2), m.group(3)))
+    count, took = {}, {}
+    first_create = True
+    for (t, name, args), nxt in zip(events, events[1:] + [None]):
+        if name == 'kvm_vcpu_ioctl':
+            m = re.match(r'cpu_index (\d+), type (0x[0-9a-f]+)', args)
+            if m.group(1) == '0':
+                continue
+            kind = ioctl_name(m.group(2))
+        elif name == 'kvm_arm_vcpu_fd_ioctl':
+            kind = ioctl_name(re.search(r'type (0x[0-9a-f]+)', args).group(1))
+        elif name == 'kvm_vm_ioctl' and ioctl_name(
+                re.search(r'type (0x[0-9a-f]+)', args).group(1)) == \
+                'CREATE_VCPU':
+            kind = 'CREATE_VCPU'
+            if first_create:
+                # vCPU 0's, the same with and without possible vCPUs
+                first_create = False
+                continue
+        else:
+            continue
+        count[kind] = count.get(kind, 0) + 1
+        if nxt:
+            took[kind] = took.get(kind, 0) + nxt[0] - t
+    return {'ioctls_per_vcpu': {k: v / vcpus for k, v in count.items()},
+            'seconds_per_vcpu': {k: v / vcpus for k, v in took.items()}}
 
 
 def hotplug(l1, rounds):
@@ -124,6 +189,9 @@ def bench(rounds):
                 boots[smp].append(boot(l1, smp, r))
         res['boot_samples'] = boots
         res['boot_s'] = {smp: summary(v) for smp, v in boots.items()}
+        res['ioctls'] = {
+            'parked': ioctl_profile(l1, '1,maxcpus=16', 15),
+            'cold': ioctl_profile(l1, '16', 15)}
         res['hotplug'] = hotplug(l1, rounds)
     finally:
         l1.shutdown()
@@ -143,6 +211,18 @@ def show(res):
     out.append('L2 start-up to the guest\'s shell, s, median (min-max):')
     for smp, b in res['boot_s'].items():
         out.append(f'  -smp {smp:14} {fmt(b):>24}')
+    out.append('vCPU ioctls per vCPU beyond vCPU 0, -smp 1,maxcpus=16'
+               ' (parked) and -smp 16 (cold), from the trace; for parked'
+               ' vCPUs, set up one after the other, ms per vCPU')
+    par, cold = res['ioctls']['parked'], res['ioctls']['cold']
+    kinds = sorted(set(par['ioctls_per_vcpu']) | set(cold['ioctls_per_vcpu']),
+                   key=lambda k: -cold['ioctls_per_vcpu'].get(k, 0))
+    out.append(f'  {"ioctl":20} {"parked":>8} {"ms":>7} {"cold":>8}')
+    for k in kinds:
+        ms = par['seconds_per_vcpu'].get(k)
+        out.append(f'  {k:20} {par["ioctls_per_vcpu"].get(k, 0):8.1f}'
+                   f' {ms * 1000 if ms is not None else 0:7.2f}'
+                   f' {cold["ioctls_per_vcpu"].get(k, 0):8.1f}')
     h = res['hotplug']
     out += ['hotplug into the L2 guest, ms (from the host, through L1):',
             f'  device_add -> guest online     {fmt(h["add_to_online_s"], 1000)}',
