@@ -567,13 +567,15 @@ def print_many(res):
 # --- results, plots -------------------------------------------------------
 
 def git_head(path):
-    """The commit measured, with '-dirty' if the tree has changes"""
+    """The commit measured, with '-dirty' if the tree has changes besides
+    what make bench writes itself"""
     def git(*args):
         return subprocess.run(['git', '-C', path] + list(args), check=True,
                               capture_output=True, text=True).stdout.strip()
     head = git('rev-parse', '--short=12', 'HEAD')
     return head + ('-dirty' if git('status', '--porcelain',
-                                   '--untracked-files=no') else '')
+                                   '--untracked-files=no', '--', '.',
+                                   ':!docs/bench', ':!README.md') else '')
 
 
 def record(section, data, table):
