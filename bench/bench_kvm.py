@@ -69,8 +69,9 @@ def ioctl_profile(l1, smp, vcpus):
     """What @vcpus possible vCPUs beyond vCPU 0 cost one L2 QEMU start-up
     (-S, quit) with -smp @smp, from its trace: their vCPU ioctls by kind,
     per vCPU, and for parked vCPUs (whose set-up runs in the main thread,
-    one after the other) the time of each kind per vCPU, from one trace
-    line to the next"""
+    one after the other) the time of each kind per vCPU, from its trace
+    line to the next of the set-up's (the last ioctl of the set-up has
+    none: its kind's mean time per ioctl stands for it)"""
     traces = ' '.join(f'-trace {t}' for t in PROFILE_TRACE)
     out = l1.sh(
         'printf \'{"execute":"qmp_capabilities"}\\n{"execute":"quit"}\\n\' | '
@@ -85,7 +86,11 @@ def ioctl_profile(l1, smp, vcpus):
         if m:
             t = datetime.datetime.fromisoformat(m.group(1)).timestamp()
             events.append((t, m.group(2), m.group(3)))
-    count, took = {}, {}
+    # the trace events of a parked vCPU's set-up: an ioctl's time is up
+    # to the next of them (not to whatever QEMU traces after the last)
+    setup = ('kvm_vm_ioctl', 'kvm_create_parked_vcpu', 'kvm_arm_vcpu_fd_ioctl',
+             'kvm_arm_create_parked_vcpu')
+    count, took, timed = {}, {}, {}
     first_create = True
     for (t, name, args), nxt in zip(events, events[1:] + [None]):
         if name == 'kvm_vcpu_ioctl':
@@ -94,7 +99,10 @@ def ioctl_profile(l1, smp, vcpus):
                 continue
             kind = ioctl_name(m.group(2))
         elif name == 'kvm_arm_vcpu_fd_ioctl':
-            kind = ioctl_name(re.search(r'type (0x[0-9a-f]+)', args).group(1))
+            m = re.match(r'vCPU (\d+), type (0x[0-9a-f]+)', args)
+            if m.group(1) == '0':
+                continue
+            kind = ioctl_name(m.group(2))
         elif name == 'kvm_vm_ioctl' and ioctl_name(
                 re.search(r'type (0x[0-9a-f]+)', args).group(1)) == \
                 'CREATE_VCPU':
@@ -106,10 +114,12 @@ def ioctl_profile(l1, smp, vcpus):
         else:
             continue
         count[kind] = count.get(kind, 0) + 1
-        if nxt:
+        if nxt and name != 'kvm_vcpu_ioctl' and nxt[1] in setup:
             took[kind] = took.get(kind, 0) + nxt[0] - t
+            timed[kind] = timed.get(kind, 0) + 1
     return {'ioctls_per_vcpu': {k: v / vcpus for k, v in count.items()},
-            'seconds_per_vcpu': {k: v / vcpus for k, v in took.items()}}
+            'seconds_per_vcpu': {k: took[k] / timed[k] * count[k] / vcpus
+                                 for k in took}}
 
 
 def hotplug(l1, rounds):
