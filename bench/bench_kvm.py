@@ -57,7 +57,8 @@ IOCTLS = {0x41: 'CREATE_VCPU', 0x80: 'RUN', 0x98: 'GET_MP_STATE',
           0xe1: 'SET_DEVICE_ATTR',
           0xe2: 'GET_DEVICE_ATTR', 0xe3: 'HAS_DEVICE_ATTR'}
 PROFILE_TRACE = ('kvm_vm_ioctl', 'kvm_vcpu_ioctl', 'kvm_create_parked_vcpu',
-                 'kvm_arm_vcpu_fd_ioctl', 'kvm_arm_create_parked_vcpu')
+                 'kvm_arm_vcpu_fd_ioctl', 'kvm_arm_create_parked_vcpu',
+                 'kvm_device_ioctl')
 TRACE_LINE = re.compile(r'(\d{4}-\d\d-\d\dT[\d:.]+)Z (\w+) (.*)')
 
 
@@ -65,13 +66,15 @@ def ioctl_name(num):
     return IOCTLS.get(int(num, 16) & 0xff, num)
 
 
-def ioctl_profile(l1, smp, vcpus):
+def ioctl_profile(l1, smp, vcpus, base=None):
     """What @vcpus possible vCPUs beyond vCPU 0 cost one L2 QEMU start-up
     (-S, quit) with -smp @smp, from its trace: their vCPU ioctls by kind,
     per vCPU, and for parked vCPUs (whose set-up runs in the main thread,
     one after the other) the time of each kind per vCPU, from its trace
     line to the next of the set-up's (the last ioctl of the set-up has
-    none: its kind's mean time per ioctl stands for it)"""
+    none: its kind's mean time per ioctl stands for it).  The ioctls on
+    KVM devices (the vGIC) are counted beyond those of @base, the
+    profile of -smp 1."""
     traces = ' '.join(f'-trace {t}' for t in PROFILE_TRACE)
     out = l1.sh(
         'printf \'{"execute":"qmp_capabilities"}\\n{"execute":"quit"}\\n\' | '
@@ -111,13 +114,23 @@ def ioctl_profile(l1, smp, vcpus):
                 # vCPU 0's, the same with and without possible vCPUs
                 first_create = False
                 continue
+        elif name == 'kvm_device_ioctl':
+            # the vGIC's, whose state covers every possible vCPU
+            kind = 'device ' + ioctl_name(
+                re.search(r'type (0x[0-9a-f]+)', args).group(1))
         else:
             continue
         count[kind] = count.get(kind, 0) + 1
         if nxt and name != 'kvm_vcpu_ioctl' and nxt[1] in setup:
             took[kind] = took.get(kind, 0) + nxt[0] - t
             timed[kind] = timed.get(kind, 0) + 1
-    return {'ioctls_per_vcpu': {k: v / vcpus for k, v in count.items()},
+    if base:
+        # device ioctls: those of -smp 1 are not the extra vCPUs'
+        for k, v in base['count'].items():
+            if k.startswith('device '):
+                count[k] = count.get(k, 0) - v
+    return {'count': count,
+            'ioctls_per_vcpu': {k: v / vcpus for k, v in count.items()},
             'seconds_per_vcpu': {k: took[k] / timed[k] * count[k] / vcpus
                                  for k in took}}
 
@@ -199,9 +212,10 @@ def bench(rounds):
                 boots[smp].append(boot(l1, smp, r))
         res['boot_samples'] = boots
         res['boot_s'] = {smp: summary(v) for smp, v in boots.items()}
+        one = ioctl_profile(l1, '1', 1)
         res['ioctls'] = {
-            'parked': ioctl_profile(l1, '1,maxcpus=16', 15),
-            'cold': ioctl_profile(l1, '16', 15)}
+            'parked': ioctl_profile(l1, '1,maxcpus=16', 15, one),
+            'cold': ioctl_profile(l1, '16', 15, one)}
         res['hotplug'] = hotplug(l1, rounds)
     finally:
         l1.shutdown()
@@ -223,15 +237,16 @@ def show(res):
         out.append(f'  -smp {smp:14} {fmt(b):>24}')
     out.append('vCPU ioctls per vCPU beyond vCPU 0, -smp 1,maxcpus=16'
                ' (parked) and -smp 16 (cold), from the trace; for parked'
-               ' vCPUs, set up one after the other, ms per vCPU')
+               ' vCPUs, set up one after the other, ms per vCPU; "device":'
+               ' ioctls on the vGIC beyond those of -smp 1')
     par, cold = res['ioctls']['parked'], res['ioctls']['cold']
     kinds = sorted(set(par['ioctls_per_vcpu']) | set(cold['ioctls_per_vcpu']),
                    key=lambda k: -cold['ioctls_per_vcpu'].get(k, 0))
-    out.append(f'  {"ioctl":20} {"parked":>8} {"ms":>7} {"cold":>8}')
+    out.append(f'  {"ioctl":24} {"parked":>8} {"ms":>7} {"cold":>8}')
     for k in kinds:
         ms = par['seconds_per_vcpu'].get(k)
-        out.append(f'  {k:20} {par["ioctls_per_vcpu"].get(k, 0):8.1f}'
-                   f' {ms * 1000 if ms is not None else 0:7.2f}'
+        ms = f'{ms * 1000:7.2f}' if ms is not None else '      -'
+        out.append(f'  {k:24} {par["ioctls_per_vcpu"].get(k, 0):8.1f} {ms}'
                    f' {cold["ioctls_per_vcpu"].get(k, 0):8.1f}')
     h = res['hotplug']
     out += ['hotplug into the L2 guest, ms (from the host, through L1):',
