@@ -121,7 +121,7 @@ def ioctl_profile(l1, smp, vcpus, base=None):
         else:
             continue
         count[kind] = count.get(kind, 0) + 1
-        if nxt and name != 'kvm_vcpu_ioctl' and nxt[1] in setup:
+        if nxt and name in setup and nxt[1] in setup:
             took[kind] = took.get(kind, 0) + nxt[0] - t
             timed[kind] = timed.get(kind, 0) + 1
     if base:
