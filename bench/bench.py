@@ -31,7 +31,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 # pylint: disable=wrong-import-position
-from guest import BUILD, GUEST, TOP, Guest  # noqa: E402
+from cpus import wait_guest_cpus  # noqa: E402
+from guest import BUILD, GUEST, GUEST_X86, TOP, X86, Guest  # noqa: E402
 from itemize import itemize, show as show_itemized  # noqa: E402
 import plots  # noqa: E402
 import report  # noqa: E402
@@ -42,7 +43,6 @@ DOCS = os.path.join(TOP, 'docs', 'bench')
 RESULTS = os.path.join(DOCS, 'results.json')
 QEMU = os.path.join(BUILD, 'qemu', 'build', 'qemu-system-aarch64')
 BASE = os.path.join(BUILD, 'qemu-base', 'build', 'qemu-system-aarch64')
-X86 = os.path.join(BUILD, 'qemu', 'build', 'qemu-system-x86_64')
 EFI = os.path.join(GUEST, 'QEMU_EFI.fd')
 MAXCPUS = (1, 8, 64, 128, 256, 512)
 
@@ -107,7 +107,7 @@ def arm(binary, smp):
 
 
 def q35(smp):
-    return [X86, '-M', 'q35', '-accel', 'tcg', '-cpu', 'qemu64',
+    return [X86['binary'], '-M', 'q35', '-accel', 'tcg', '-cpu', 'qemu64',
             '-m', '1024', '-smp', smp]
 
 
@@ -299,19 +299,11 @@ def guest_kernel(guest_dir):
         return re.search(r'KERNEL_VERSION=(\S+)', f.read()).group(1)
 
 
-def x86_guest(name, smp, extra=()):
-    d = os.path.join(BUILD, 'guest-amd64')
-    return Guest(name, binary=X86, machine='q35', cpu='qemu64', smp=smp,
-                 firmware=False, kernel=os.path.join(d, 'vmlinuz'),
-                 initrd=os.path.join(d, 'initrd.cpio.gz'), console='ttyS0',
-                 extra=extra)
-
-
 # The two machines and their guests: the arm guest runs Linux 6.12, the
 # x86 one bookworm's 6.1, the closest that hot-adds CPUs on both (6.12
 # cannot map a CPU hot-added to q35: project.conf)
 MACHINES = {'arm': ('max-arm-cpu', GUEST),
-            'x86': ('qemu64-x86_64-cpu', os.path.join(BUILD, 'guest-amd64'))}
+            'x86': ('qemu64-x86_64-cpu', GUEST_X86)}
 
 
 def bench_hotplug(rounds):
@@ -319,7 +311,7 @@ def bench_hotplug(rounds):
     on an arm virt guest and an x86 q35 guest in turn"""
     smp = f'1,maxcpus={rounds + 1}'
     guests = {'arm': Guest('bench-arm', smp=smp, extra=TRACE),
-              'x86': x86_guest('bench-x86', smp, extra=TRACE)}
+              'x86': Guest('bench-x86', smp=smp, extra=TRACE, **X86)}
     acc = {name: ([], [], []) for name in guests}
     for g in guests.values():
         g.del_starts, g.del_ends = [], []
@@ -365,15 +357,21 @@ TRACE = ['-trace', 'cpuhp_acpi_clear_remove_evt',
          '-trace', 'cpuhp_acpi_ejecting_cpu', '-msg', 'timestamp=on']
 
 
-def trace_times(log, event):
+def trace_events(log):
+    """QEMU's trace lines in @log (-msg timestamp=on) as (time.time(),
+    event, arguments)"""
     out = []
     for line in log.splitlines():
-        m = re.match(r'(\d{4}-\d\d-\d\dT[\d:.]+)Z ' + event + ' ', line)
+        m = re.match(r'(\d{4}-\d\d-\d\dT[\d:.]+)Z (\w+) (.*)', line)
         if m:
             t = datetime.datetime.fromisoformat(m.group(1)).replace(
                 tzinfo=datetime.timezone.utc)
-            out.append(t.timestamp())
+            out.append((t.timestamp(), m.group(2), m.group(3)))
     return out
+
+
+def trace_times(log, event):
+    return [t for t, name, _ in trace_events(log) if name == event]
 
 
 def del_breakdown(log, starts, ends):
@@ -403,7 +401,6 @@ def print_hotplug(res):
             ('device_del -> slot free', 'del_to_slot_free_s')]
     for label, key in rows:
         ratio = a[key]['median'] / x[key]['median']
-        res.setdefault('ratio', {})[key] = ratio
         out.append(f'{label:34} {fmt(a[key], 1000):>22} '
                    f'{fmt(x[key], 1000):>22} {ratio:8.2f}')
     out.append('device_del, where the time goes (QEMU trace):')
@@ -497,8 +494,6 @@ def many_at_once(g, driver, n):
     """@n device_adds back to back, until the guest has every vCPU online;
     then @n device_dels back to back, until every slot is free and the
     guest has let every vCPU go.  Times (s) and peak RSS (MiB)."""
-    # pylint: disable=import-outside-toplevel
-    from cpus import wait_guest_cpus
     free = [s['props'] for s in reversed(g.qmp('query-hotpluggable-cpus'))
             if 'qom-path' not in s]
     assert len(free) == n
@@ -533,7 +528,7 @@ def bench_many(n=63):
     smp = f'1,maxcpus={n + 1}'
     res = {}
     for name, g in (('arm', Guest('bench-many-arm', smp=smp)),
-                    ('x86', x86_guest('bench-many-x86', smp))):
+                    ('x86', Guest('bench-many-x86', smp=smp, **X86))):
         g.launch()
         try:
             res[name] = many_at_once(g, MACHINES[name][0], n)

@@ -9,12 +9,11 @@ then to the guest's shell with -smp 1, 1,maxcpus=16 and 16.  Then hotplug
 latency into an L2 guest, timed from the host (so it includes L1's shell
 relaying the QMP command, a few ms)."""
 
-import datetime
 import re
 import statistics
 import time
 
-from bench import fmt, online_marker, summary
+from bench import fmt, online_marker, summary, trace_events
 from nested import L2
 from test_kvm import start_l1
 
@@ -59,7 +58,6 @@ IOCTLS = {0x41: 'CREATE_VCPU', 0x80: 'RUN', 0x98: 'GET_MP_STATE',
 PROFILE_TRACE = ('kvm_vm_ioctl', 'kvm_vcpu_ioctl', 'kvm_create_parked_vcpu',
                  'kvm_arm_vcpu_fd_ioctl', 'kvm_arm_create_parked_vcpu',
                  'kvm_device_ioctl')
-TRACE_LINE = re.compile(r'(\d{4}-\d\d-\d\dT[\d:.]+)Z (\w+) (.*)')
 
 
 def ioctl_name(num):
@@ -83,12 +81,7 @@ def ioctl_profile(l1, smp, vcpus, base=None):
     if out != 'rc=0':
         raise RuntimeError(f'L2 QEMU -smp {smp}: {out}')
     log = l1.sh('cat /tmp/bench.trace', timeout=300)
-    events = []
-    for line in log.splitlines():
-        m = TRACE_LINE.match(line)
-        if m:
-            t = datetime.datetime.fromisoformat(m.group(1)).timestamp()
-            events.append((t, m.group(2), m.group(3)))
+    events = trace_events(log)
     # the trace events of a parked vCPU's set-up: an ioctl's time is up
     # to the next of them (not to whatever QEMU traces after the last)
     setup = ('kvm_vm_ioctl', 'kvm_create_parked_vcpu', 'kvm_arm_vcpu_fd_ioctl',

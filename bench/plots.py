@@ -24,10 +24,9 @@ def by_m(d):
 
 
 def startup(results, path):
-    parts = [p for p in ('startup', 'instructions') if p in results]
-    if not parts:
-        return
     panels = 2 * ('startup' in results) + ('instructions' in results)
+    if not panels:
+        return
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.2))
     axes = list(axes) if panels > 1 else [axes]
     if 'startup' in results:

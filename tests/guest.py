@@ -17,6 +17,13 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(TOP, 'build')
 GUEST = os.path.join(BUILD, 'guest')
+# The x86_64 guest on q35 (make other-targets builds both): Guest(**X86)
+GUEST_X86 = os.path.join(BUILD, 'guest-amd64')
+X86 = {'binary': os.path.join(BUILD, 'qemu', 'build', 'qemu-system-x86_64'),
+       'machine': 'q35', 'cpu': 'qemu64', 'firmware': False,
+       'kernel': os.path.join(GUEST_X86, 'vmlinuz'),
+       'initrd': os.path.join(GUEST_X86, 'initrd.cpio.gz'),
+       'console': 'ttyS0'}
 QEMU = os.environ.get('QEMU', os.path.join(BUILD, 'qemu', 'build',
                                            'qemu-system-aarch64'))
 sys.path.insert(0, os.path.join(BUILD, 'qemu', 'python'))

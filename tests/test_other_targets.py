@@ -12,7 +12,7 @@ import os
 import pytest
 
 from cpus import guest_cpus, runs_work, wait_guest_cpus
-from guest import BUILD
+from guest import BUILD, X86
 from test_qtest import run_qtest
 
 BUILD_DIR = os.path.join(BUILD, 'qemu', 'build')
@@ -93,12 +93,7 @@ def test_x86_tcg_cpu_replug(boot):
     the series' TCG context reuse fixes that (patch 2's functional test
     checks the same with a Fedora guest it downloads, which this machine
     cannot).  A Debian x86_64 guest on q35 (GUEST_X86_KERNEL_*)."""
-    binary = os.path.join(BUILD_DIR, 'qemu-system-x86_64')
-    guest = os.path.join(BUILD, 'guest-amd64')
-    g = boot(binary=binary, machine='q35', cpu='qemu64',
-             smp='1,sockets=1,cores=2,threads=1,maxcpus=2', firmware=False,
-             kernel=os.path.join(guest, 'vmlinuz'),
-             initrd=os.path.join(guest, 'initrd.cpio.gz'), console='ttyS0')
+    g = boot(smp='1,sockets=1,cores=2,threads=1,maxcpus=2', **X86)
     for cpu_id in ('cpu1', 'cpu1-again', 'cpu1-third'):
         g.qmp('device_add', driver='qemu64-x86_64-cpu', id=cpu_id,
               **{'socket-id': 0, 'core-id': 1, 'thread-id': 0})
@@ -118,13 +113,8 @@ def test_x86_tcg_plug_after_code_buffer_handed_out(boot):
     taken several regions by the time the guest has booted, and a vCPU
     thread started later finds none.  Upstream 10.2.2 aborts; each must
     start anyway and run the guest's work."""
-    binary = os.path.join(BUILD_DIR, 'qemu-system-x86_64')
-    guest = os.path.join(BUILD, 'guest-amd64')
-    g = boot(binary=binary, machine='q35', cpu='qemu64',
-             smp='1,sockets=1,cores=16,threads=1,maxcpus=16', firmware=False,
-             accel='tcg,thread=multi,tb-size=32',
-             kernel=os.path.join(guest, 'vmlinuz'),
-             initrd=os.path.join(guest, 'initrd.cpio.gz'), console='ttyS0')
+    g = boot(smp='1,sockets=1,cores=16,threads=1,maxcpus=16',
+             accel='tcg,thread=multi,tb-size=32', **X86)
     for core in range(1, 16):
         g.qmp('device_add', driver='qemu64-x86_64-cpu', id=f'cpu{core}',
               **{'socket-id': 0, 'core-id': core, 'thread-id': 0})
