@@ -587,6 +587,11 @@ def record(section, data, table):
         'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
         'commit': git_head(TOP), 'series': git_head(os.path.dirname(
             os.path.dirname(QEMU))),
+        # what was measured, whatever its commit messages say since
+        'series_tree': subprocess.run(
+            ['git', '-C', os.path.dirname(os.path.dirname(QEMU)),
+             'rev-parse', '--short=12', 'HEAD^{tree}'], check=True,
+            capture_output=True, text=True).stdout.strip(),
         'data': data, 'table': table}
     with open(RESULTS, 'w', encoding='utf-8') as f:
         json.dump(results, f, indent=1, sort_keys=True, default=str)

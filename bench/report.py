@@ -13,7 +13,8 @@ RESULTS = os.path.join(TOP, 'docs', 'bench', 'results.json')
 README = os.path.join(TOP, 'README.md')
 BEGIN = '<!-- bench: begin (make bench writes this, from docs/bench/results.json) -->'
 END = '<!-- bench: end -->'
-ORDER = ('startup', 'instructions', 'add', 'hotplug', 'many', 'kvm')
+ORDER = ('startup', 'instructions', 'add', 'hotplug', 'many', 'kvm',
+         'patches')
 
 
 def block(results):
