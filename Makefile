@@ -10,7 +10,7 @@ GUEST = build/guest/.stamp
 
 .PHONY: all setup tree export series-check series-bisect build base guest \
 	demo check check-tcg check-kvm kvm-build other-build other-targets \
-	bench soak \
+	bench bench-patches soak \
 	check-sanitizers clean
 
 all: build guest
@@ -80,6 +80,11 @@ check-sanitizers: tree guest
 # Start-up and hotplug figures against the base and x86 q35 (README.md)
 bench: build guest base kvm-build
 	./scripts/bench.sh
+
+# The figures the series' start-up patches quote in their commit messages:
+# the series with and without each of them (bench/patches.py)
+bench-patches: build guest
+	./scripts/bench.sh patches
 
 clean:
 	rm -rf build
