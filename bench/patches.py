@@ -64,10 +64,10 @@ def build_without(c):
     git('reset', '-q', '--hard', cwd=WITHOUT)
     git('checkout', '-q', '--detach', 'master', cwd=WITHOUT)
     git('revert', '--no-edit', '--no-commit', c, cwd=WITHOUT)
-    subprocess.run(
-        ['sh', '-c', '. scripts/lib.sh && scripts/build-qemu.sh "$1" "$1/build"'
-         ' "$QEMU_CONFIGURE_FLAGS" -- qemu-system-aarch64', 'sh', WITHOUT],
-        cwd=bench.TOP, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([os.path.join(bench.TOP, 'scripts', 'build-qemu.sh'),
+                    WITHOUT, os.path.join(WITHOUT, 'build'), '--',
+                    'qemu-system-aarch64'], check=True,
+                   stdout=subprocess.DEVNULL)
     return os.path.join(WITHOUT, 'build', 'qemu-system-aarch64')
 
 
