@@ -59,9 +59,10 @@ def fmt(s, scale=1.0, unit=''):
 
 # --- start-up: -S, QMP handshake, quit ---------------------------------
 
-def start_quit(argv):
-    """Run QEMU with -S, do the QMP handshake and quit: its wall time (s)
-    from spawn to exit, and its peak RSS (MiB) once it has answered."""
+def start_quit(argv, commands=()):
+    """Run QEMU with -S, do the QMP handshake, send @commands (QMP
+    commands, {'execute': ..., 'arguments': ...}) and quit: its wall time
+    (s) from spawn to exit, and its peak RSS (MiB) once it has answered."""
     start = time.monotonic()
     p = subprocess.Popen(argv + ['-S', '-display', 'none', '-nodefaults',
                                  '-qmp', 'stdio'],
@@ -80,17 +81,19 @@ def start_quit(argv):
                 return
 
     def send(cmd):
-        p.stdin.write(json.dumps({'execute': cmd}).encode() + b'\n')
+        p.stdin.write(json.dumps(cmd).encode() + b'\n')
         p.stdin.flush()
         reply()
 
     reply()
-    send('qmp_capabilities')
+    send({'execute': 'qmp_capabilities'})
+    for cmd in commands:
+        send(cmd)
     # QEMU's own peak: not ru_maxrss, which counts this Python process too
     # (a child's starts at its parent's size when it forks)
     with open(f'/proc/{p.pid}/status', encoding='utf-8') as f:
         rss = int(re.search(r'VmHWM:\s+(\d+)', f.read()).group(1)) / 1024
-    send('quit')
+    send({'execute': 'quit'})
     _, status, _ = os.wait4(p.pid, 0)
     wall = time.monotonic() - start
     err = p.stderr.read().decode()
@@ -128,12 +131,12 @@ def startup_variants():
 INSN_MAXCPUS = (1, 64, 256, 512)
 
 
-def instructions(argv, name):
-    """The instructions QEMU executes in start_quit(@argv), from exec to
-    exit, as callgrind counts them (output in OUT/callgrind.@name)"""
+def instructions(argv, name, commands=()):
+    """The instructions QEMU executes in start_quit(@argv, @commands), from
+    exec to exit, as callgrind counts them (output in OUT/callgrind.@name)"""
     out = os.path.join(OUT, f'callgrind.{name}')
     start_quit(['valgrind', '--tool=callgrind', f'--callgrind-out-file={out}',
-                f'--log-file={out}.log'] + argv)
+                f'--log-file={out}.log'] + argv, commands)
     with open(out, encoding='utf-8') as f:
         for line in f:
             if line.startswith(('summary:', 'totals:')):
@@ -449,6 +452,57 @@ def add_returns(argv, driver, present):
     return took
 
 
+def first_free_slot(argv):
+    """The props of the free slot of the lowest ids: on x86 q35, an APIC
+    ID above 254 needs x2apic, and QEMU aborts without it (upstream too)"""
+    vm = QEMUMachine(argv[0], args=argv[1:] + ['-S', '-display', 'none',
+                                                '-nodefaults'])
+    vm.launch()
+    try:
+        return min((s['props'] for s in vm.cmd('query-hotpluggable-cpus')
+                    if 'qom-path' not in s),
+                   key=lambda p: [p[k] for k in sorted(p)])
+    finally:
+        vm.shutdown()
+
+
+# device_add's instructions: (machine, maxcpus, present)
+ADD_INSN = (('arm', 64, 1), ('arm', 512, 1), ('x86', 64, 1))
+
+
+def add_instructions(rounds=3):
+    """The instructions of one device_add, paused (-S), in all of QEMU's
+    threads: a start-up with it less one without it (both query the
+    slots first), median of @rounds; and, for the first of ADD_INSN,
+    where they go (itemize.py), from the rounds with the median count"""
+    res = {}
+    for machine, m, present in ADD_INSN:
+        smp = f'{present},maxcpus={m}'
+        argv, driver = ((arm(QEMU, smp), 'max-arm-cpu') if machine == 'arm'
+                        else (q35(smp), 'qemu64-x86_64-cpu'))
+        query = {'execute': 'query-hotpluggable-cpus'}
+        add = {'execute': 'device_add', 'arguments': dict(
+            driver=driver, id='added', **first_free_slot(argv))}
+        key = f'{machine}-{m}-{present}'
+        counts = {'without': [], 'with': []}
+        for r in range(rounds):
+            for kind, cmds in (('without', [query]), ('with', [query, add])):
+                counts[kind].append(instructions(
+                    argv, f'add-{kind}-{key}-{r}', cmds))
+
+        def profile(kind):
+            c = counts[kind]
+            r = c.index(statistics.median_low(c))
+            return os.path.join(OUT, f'callgrind.add-{kind}-{key}-{r}')
+        res[key] = {'samples': counts,
+                    'device_add': statistics.median(counts['with'])
+                    - statistics.median(counts['without'])}
+        if len(res) == 1:
+            res[key]['itemized'] = itemize(profile('without'),
+                                           profile('with'), 1, top=20)
+    return res
+
+
 def bench_add(rounds):
     """device_add's time to answer, at maxcpus 8, 64 and 512, with 1 and
     with 63 (at most maxcpus - 1) vCPUs present, on arm virt and x86 q35,
@@ -467,6 +521,7 @@ def bench_add(rounds):
     for (name, m, present), r in runs.items():
         res.setdefault(name, {}).setdefault(m, {})[present] = {
             'samples': r, 'device_add_returns_s': summary(r)}
+    res['instructions'] = add_instructions()
     return res
 
 
@@ -480,6 +535,17 @@ def print_add(res):
             out.append(f'{m:8} {present:8} '
                        f'{fmt(r["device_add_returns_s"], 1000):>20} '
                        f'{fmt(x["device_add_returns_s"], 1000):>20}')
+    insn = res.get('instructions', {})
+    if insn:
+        out.append('\none device_add, instructions in all threads (callgrind:'
+                   ' a paused start-up with it less one without it, median)')
+        for key, r in insn.items():
+            machine, m, present = key.split('-')
+            out.append(f'  {machine:4} maxcpus {m:>4}, {present} present:'
+                       f' {r["device_add"]:13,.0f}')
+        key, r = next(iter(insn.items()))
+        out.append(f'where those of {key} go (bench/itemize.py):')
+        out.append(show_itemized(r['itemized']).split('\n', 1)[1])
     return '\n'.join(out)
 
 

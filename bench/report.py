@@ -25,7 +25,9 @@ def block(results):
         r = results[name]
         m = r['machine']
         out += ['', f'`{name}`: {r["date"]}, {m["cpu"]}, {m["cores"]} cores;'
-                f' repository {r["commit"]}, series {r["series"]}', '',
+                f' repository {r["commit"]}, series {r["series"]}'
+                + (f' (tree {r["series_tree"]})' if 'series_tree' in r
+                   else ''), '',
                 '```', r['table'], '```']
     out.append(END)
     return '\n'.join(out)
