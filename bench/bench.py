@@ -499,7 +499,7 @@ def add_instructions(rounds=3):
                     - statistics.median(counts['without'])}
         if len(res) == 1:
             res[key]['itemized'] = itemize(profile('without'),
-                                           profile('with'), 1, top=20)
+                                           profile('with'), 1, top=40)
     return res
 
 
