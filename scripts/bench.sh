@@ -3,8 +3,9 @@
 # the pristine base and x86 q35 from the same tree, under TCG and nested
 # KVM (bench/bench.py).  Needs the patched build, the base (make base),
 # the KVM build (make kvm-build); builds x86_64 here.
-#   bench.sh patches [ARGS]: the series with and without each start-up
-#   patch (bench/patches.py), for the figures their messages quote.
+# A whole run (no arguments) ends with bench/patches.py: the series with
+# and without each start-up patch, for the figures their messages quote;
+#   bench.sh patches [ARGS]: that part alone (make bench-patches).
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -18,4 +19,8 @@ if [ "${1:-}" = patches ]; then
 fi
 # qemu-system-x86_64 and its guest, as make other-targets builds them
 "$top/scripts/build-other-targets.sh"
-exec /usr/bin/python3 "$top/bench/bench.py" "$@"
+/usr/bin/python3 "$top/bench/bench.py" "$@"
+# a whole run (no --only) measures the start-up patches too
+if [ $# -eq 0 ]; then
+    /usr/bin/python3 "$top/bench/patches.py"
+fi
