@@ -220,6 +220,47 @@ def test_parked_vcpus_before_cont(l2):
     check_vcpu_fds(vm, 4)
 
 
+# KVM_HAS_DEVICE_ATTR and KVM_SET_DEVICE_ATTR, as QEMU's trace of a vCPU
+# ioctl prints their numbers
+VCPU_ATTR_IOCTLS = ('0x4018aee3', '0x4018aee1')
+
+
+def vcpu_attr_ioctls(vm, vcpu):
+    """The device attribute ioctls on vCPU @vcpu's fd so far, from L2's
+    kvm_arm_vcpu_fd_ioctl trace"""
+    return [line for line in vm.qemu_log().splitlines()
+            if re.search(rf'kvm_arm_vcpu_fd_ioctl vCPU {vcpu}, type '
+                         rf'({"|".join(VCPU_ATTR_IOCTLS)})\b', line)]
+
+
+def test_parked_vcpu_attrs_at_plug(l2):
+    """A parked vCPU gets its PMU and steal time when a CPU first takes
+    it, not at start-up, and keeps them for the next CPU: KVM refuses
+    them a second time, and a vCPU without them would not run (KVM_RUN
+    fails without its PMU) or come online (Linux fails a CPU whose steal
+    time KVM does not report)."""
+    topo = Topology(cpus=1, maxcpus=3)
+    vm = l2(smp=topo.smp, extra='-trace kvm_arm_vcpu_fd_ioctl')
+    assert vcpu_attr_ioctls(vm, 1) == []
+    assert vcpu_attr_ioctls(vm, 2) == []
+    cpu_id = cpu_add(vm, topo, 2, cpu_id='cpu2-0')
+    wait_guest_cpus(vm, 'online', [0, 2])
+    assert runs_work(vm, 2) > 0
+    # HAS and SET of the PMU's interrupt and its init, and of the steal
+    # time address if the host has steal time
+    attrs = vcpu_attr_ioctls(vm, 2)
+    assert len(attrs) in (4, 6), attrs
+    assert vcpu_attr_ioctls(vm, 1) == []
+    cpu_del(vm, cpu_id)
+    wait_guest_cpus(vm, 'online', [0])
+    cpu_add(vm, topo, 2, cpu_id='cpu2-1')
+    wait_guest_cpus(vm, 'online', [0, 2])
+    assert runs_work(vm, 2) > 0
+    assert vcpu_attr_ioctls(vm, 2) == attrs
+    check_guest_log(vm)
+    check_vcpu_fds(vm, 3)
+
+
 @pytest.mark.parametrize('l1_cpu', L1_CPUS)
 def test_replug(l2, l1_hosts, l1_cpu):
     """Plug, online, run work, unplug and plug the same slot again, five
