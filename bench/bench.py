@@ -425,6 +425,14 @@ def print_hotplug(res):
 ADD_MAXCPUS = (8, 64, 512)
 
 
+def lowest_free_slot(vm):
+    """The props of @vm's free slot of the lowest ids: on x86 q35, an APIC
+    ID above 254 needs x2apic, and QEMU aborts without it (upstream too)"""
+    return min((s['props'] for s in vm.cmd('query-hotpluggable-cpus')
+                if 'qom-path' not in s),
+               key=lambda p: [p[k] for k in sorted(p)])
+
+
 def add_returns(argv, driver, present):
     """Start QEMU with -S, time one device_add into the first free slot
     (the time until QMP answers), and quit"""
@@ -432,11 +440,7 @@ def add_returns(argv, driver, present):
                                                 '-nodefaults'])
     vm.launch()
     try:
-        # the free slot of the lowest ids: on x86 q35, an APIC ID above
-        # 254 needs x2apic, and QEMU aborts without it (upstream too)
-        free = min((s['props'] for s in vm.cmd('query-hotpluggable-cpus')
-                    if 'qom-path' not in s),
-                   key=lambda p: [p[k] for k in sorted(p)])
+        free = lowest_free_slot(vm)
         t0 = time.monotonic()
         vm.cmd('device_add', driver=driver, id='added', **free)
         took = time.monotonic() - t0
@@ -453,15 +457,12 @@ def add_returns(argv, driver, present):
 
 
 def first_free_slot(argv):
-    """The props of the free slot of the lowest ids: on x86 q35, an APIC
-    ID above 254 needs x2apic, and QEMU aborts without it (upstream too)"""
+    """lowest_free_slot() of a QEMU started with @argv, paused"""
     vm = QEMUMachine(argv[0], args=argv[1:] + ['-S', '-display', 'none',
                                                 '-nodefaults'])
     vm.launch()
     try:
-        return min((s['props'] for s in vm.cmd('query-hotpluggable-cpus')
-                    if 'qom-path' not in s),
-                   key=lambda p: [p[k] for k in sorted(p)])
+        return lowest_free_slot(vm)
     finally:
         vm.shutdown()
 
