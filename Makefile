@@ -10,6 +10,7 @@ GUEST = build/guest/.stamp
 
 .PHONY: all setup tree export series-check series-bisect build base guest \
 	demo check check-tcg check-kvm kvm-build other-build other-targets \
+	functional-test \
 	bench bench-patches soak \
 	check-sanitizers clean
 
@@ -58,12 +59,16 @@ kvm-build: tree
 	./scripts/build-kvm.sh
 	./scripts/build-libvirt-l1.sh
 
+# The series' functional test (tests/functional/aarch64), with our guest
+functional-test: build guest
+	./scripts/functional-test.sh
+
 # x86_64, loongarch64 and riscv64 from the same tree: the series must not
 # change them.  make check runs their quick tests; this runs them all.
 other-build: tree
 	./scripts/build-other-targets.sh
 
-other-targets: other-build guest
+other-targets: build other-build guest
 	$(PYTEST) $(PYTEST_FLAGS) tests/test_other_targets.py
 
 # 10,000 plug/unplug cycles on each guest kernel (SOAK_CYCLES=N for more

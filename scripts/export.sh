@@ -1,7 +1,13 @@
 #!/bin/sh
-# Write the series in build/qemu (prep..master) as git format-patch output:
-# a cover letter from docs/cover-letter.txt, one file per patch, and a
-# "series" file.  Deterministic: exporting an unchanged tree gives no diff.
+# Write the series in build/qemu (prep..master) as git format-patch output,
+# one sub-queue per part (docs/parts says which patches each part has):
+#   patches/PART/0000-cover-letter.patch  from docs/cover-letters/PART.txt,
+#                                         Cc: from scripts/get_maintainer.pl
+#   patches/PART/00NN-*.patch             the part's patches, numbered 1..n
+#   patches/PART/series                   the part's patches, in order
+#   patches/series                        every patch (PART/00NN-*.patch),
+#                                         in the order they apply
+# Deterministic: exporting an unchanged tree gives no diff.
 #   export.sh            write patches/
 #   export.sh --to DIR   write DIR instead
 #   export.sh --check    exit 1 when patches/ differs from a fresh export
@@ -19,21 +25,51 @@ case "${1:-}" in
 esac
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp" "$tmp.diff"; if [ "$mode" = check ]; then rm -rf "$out"; fi' EXIT
+trap 'rm -rf "$tmp" "$tmp.diff" "$tmp.cc" "$tmp.letter"; if [ "$mode" = check ]; then rm -rf "$out"; fi' EXIT
 
 n=$(tgit rev-list --count prep..master)
 [ "$n" -gt 0 ] || die "the series in build/qemu is empty"
-[ -f "$top/docs/cover-letter.txt" ] || die "docs/cover-letter.txt is missing"
-tgit config branch.master.description "$(cat "$top/docs/cover-letter.txt")"
-# The cover letter carries the committer's date: pin it to the newest
-# patch's author date, so that it only changes when the series does.
+total=0
+for count in $(parts | cut -d' ' -f2); do
+    total=$((total + count))
+done
+[ "$total" = "$n" ] ||
+    die "docs/parts counts $total patches, build/qemu has $n; update docs/parts"
+
 date=$(tgit log -1 --format=%aI master)
-GIT_COMMITTER_NAME=$(tgit log -1 --format=%an master) \
-GIT_COMMITTER_EMAIL=$(tgit log -1 --format=%ae master) \
-GIT_COMMITTER_DATE=$date tgit format-patch -q --zero-commit --no-signature \
-    --cover-letter --cover-from-description=subject --no-thread \
-    --no-base -o "$tmp" prep..master
-(cd "$tmp" && ls 0*.patch | grep -v '^0000-cover-letter.patch$') > "$tmp/series"
+: > "$tmp/series"
+from=prep
+first=1
+parts | while read -r part count; do
+    letter=$top/docs/cover-letters/$part.txt
+    [ -f "$letter" ] || die "$letter is missing"
+    end=$(tgit rev-list --reverse prep..master | sed -n "$((first + count - 1))p")
+    # format-patch takes the cover letter from the description of the
+    # branch it is given
+    tgit branch -f "part/$part" "$end"
+    tgit config "branch.part/$part.description" "$(cat "$letter")"
+    mkdir "$tmp/$part"
+    GIT_COMMITTER_NAME=$(tgit log -1 --format=%an master) \
+    GIT_COMMITTER_EMAIL=$(tgit log -1 --format=%ae master) \
+    GIT_COMMITTER_DATE=$date tgit format-patch -q --zero-commit --no-signature \
+        --cover-letter --cover-from-description=subject --no-thread \
+        --no-base -o "$tmp/$part" "$from..part/$part"
+    (cd "$tmp/$part" && ls 0*.patch | grep -v '^0000-cover-letter.patch$') \
+        > "$tmp/$part/series"
+    sed "s|^|$part/|" "$tmp/$part/series" >> "$tmp/series"
+    # Cc: whoever get_maintainer.pl names for the part's patches, as
+    # the headers of its cover letter (git am ignores them)
+    # shellcheck disable=SC2046
+    (cd "$TREE" && ./scripts/get_maintainer.pl --no-git --no-git-fallback \
+         --no-rolestats $(sed "s|^|$tmp/$part/|" "$tmp/$part/series")) |
+        sort -u | sed 's/^/Cc: /' > "$tmp.cc"
+    awk -v ccfile="$tmp.cc" '
+        !done && /^$/ { while ((getline l < ccfile) > 0) print l; done = 1 }
+        { print }' "$tmp/$part/0000-cover-letter.patch" > "$tmp.letter"
+    mv "$tmp.letter" "$tmp/$part/0000-cover-letter.patch"
+    from=part/$part
+    first=$((first + count))
+done
 
 if [ "$mode" = check ]; then
     diff -r "$tmp" "$top/patches" > "$tmp.diff" 2>&1 || {
@@ -44,6 +80,6 @@ if [ "$mode" = check ]; then
     exit 0
 fi
 mkdir -p "$out"
-rm -f "$out"/*.patch "$out/series"
-cp "$tmp"/* "$out/"
-note "wrote $n patches and the cover letter to $out"
+rm -rf "${out:?}"/*
+cp -r "$tmp"/* "$out/"
+note "wrote $n patches in $(parts | wc -l) parts, with their cover letters, to $out"

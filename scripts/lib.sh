@@ -15,3 +15,6 @@ note() { echo "== $(basename "$0"): $*" >&2; }
 tgit() { git -C "$TREE" -c core.abbrev=12 -c diff.algorithm=myers \
              -c diff.noprefix=false -c diff.mnemonicPrefix=false \
              -c format.signature= -c diff.renames=true "$@"; }
+# The parts of the series, in merge order, as "NAME COUNT" lines
+# (docs/parts)
+parts() { grep -v '^#' "$top/docs/parts" | sed '/^$/d'; }

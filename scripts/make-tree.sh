@@ -18,9 +18,6 @@ apply_series() {
             die "patches/$p does not apply; see build/qemu (git am --abort)"
         n=$((n + 1))
     done
-    if [ -f "$top/docs/cover-letter.txt" ]; then
-        tgit config branch.master.description "$(cat "$top/docs/cover-letter.txt")"
-    fi
     note "tree at build/qemu: base + prep + $n patches"
 }
 
@@ -38,11 +35,9 @@ if [ -d "$TREE/.git" ]; then
         tmp=$(mktemp -d)
         trap 'rm -rf "$tmp"' EXIT
         "$top/scripts/export.sh" --to "$tmp" >/dev/null
-        for f in "$tmp"/0*.patch; do
-            case $f in *0000-cover-letter.patch) continue ;; esac
-            [ -e "$f" ] || continue
-            cmp -s "$f" "$top/patches/$(basename "$f")" ||
-                die "build/qemu holds $(basename "$f"), which patches/ lacks; 'make export' first, or FORCE=1 to discard it"
+        for p in $(cat "$tmp/series"); do
+            cmp -s "$tmp/$p" "$top/patches/$p" ||
+                die "build/qemu holds $p, which patches/ lacks; 'make export' first, or FORCE=1 to discard it"
         done
     fi
     apply_series

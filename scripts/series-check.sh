@@ -1,7 +1,8 @@
 #!/bin/sh
 # Prove that patches/ is what `make export` writes from build/qemu, that
-# the series applies to the pristine base, and that every patch passes
-# checkpatch.pl --no-signoff.
+# each part of the series (docs/parts) has its cover letter and series
+# file and applies to the pristine base and the parts before it, and that
+# every patch passes checkpatch.pl --no-signoff; reported per part.
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -14,39 +15,59 @@ if ! "$top/scripts/export.sh" --check; then
     fail=1
 fi
 
-# 2. The series applies, in order and without whitespace errors, to the
-#    pristine base (tag "base"),
-#    checked in a scratch index so that nothing is checked out.
+# 2. Each part applies, in order and without whitespace errors, to the
+#    pristine base (tag "base") and the parts before it, checked in a
+#    scratch index so that nothing is checked out; and passes checkpatch
+#    (errors fail; warnings are shown, to be justified in the commit
+#    message or fixed).
 idx=$(mktemp)
-trap 'rm -f "$idx"' EXIT
+trap 'rm -f "$idx" "$idx.series"' EXIT
 GIT_INDEX_FILE=$idx tgit read-tree base
-for p in $(grep -v '^#' "$top/patches/series"); do
-    if ! GIT_INDEX_FILE=$idx tgit apply --cached --whitespace=error "$top/patches/$p"; then
-        echo "series-check: $p does not apply to the pristine base" >&2
+: > "$idx.series"
+applies=1
+while read -r part count; do
+    dir=$top/patches/$part
+    [ -f "$dir/0000-cover-letter.patch" ] ||
+        { echo "series-check: part $part has no cover letter" >&2; fail=1; }
+    [ -f "$dir/series" ] ||
+        { echo "series-check: part $part has no series file" >&2; fail=1; continue; }
+    [ "$(grep -cv '^#' "$dir/series")" = "$count" ] ||
+        { echo "series-check: patches/$part/series is not $count patches (docs/parts)" >&2; fail=1; }
+    for f in "$dir"/*.patch; do
+        b=$(basename "$f")
+        [ "$b" = 0000-cover-letter.patch ] && continue
+        grep -qx "$b" "$dir/series" ||
+            { echo "series-check: $part/$b is not in patches/$part/series" >&2; fail=1; }
+    done
+    part_fail=0
+    for b in $(grep -v '^#' "$dir/series"); do
+        echo "$part/$b" >> "$idx.series"
+        if [ $applies = 1 ] &&
+           ! GIT_INDEX_FILE=$idx tgit apply --cached --whitespace=error "$dir/$b"; then
+            echo "series-check: $part/$b does not apply to the base and the patches before it" >&2
+            applies=0
+            part_fail=1
+        fi
+        rc=0
+        out=$(cd "$TREE" && ./scripts/checkpatch.pl --no-signoff --patch -q \
+                  "$dir/$b" 2>&1) || rc=$?
+        if [ $rc != 0 ]; then
+            echo "series-check: checkpatch fails on $part/$b:" >&2
+            part_fail=1
+        fi
+        [ -n "$out" ] && echo "$out" >&2
+    done
+    if [ $part_fail = 0 ]; then
+        note "part $part: $count patches apply onto the parts before it and pass checkpatch"
+    else
+        note "part $part: FAILED"
         fail=1
-        break
     fi
-done
-for f in "$top"/patches/*.patch; do
-    b=$(basename "$f")
-    [ "$b" = 0000-cover-letter.patch ] && continue
-    grep -qx "$b" "$top/patches/series" ||
-        { echo "series-check: $b is not in patches/series" >&2; fail=1; }
-done
-[ -f "$top/patches/0000-cover-letter.patch" ] ||
-    { echo "series-check: no cover letter" >&2; fail=1; }
+done <<EOF_PARTS
+$(parts)
+EOF_PARTS
+cmp -s "$idx.series" "$top/patches/series" ||
+    { echo "series-check: patches/series is not the parts' series in the order of docs/parts" >&2; fail=1; }
 
-# 3. checkpatch (errors fail; warnings are shown, to be justified in
-#    the commit message or fixed)
-for p in $(grep -v '^#' "$top/patches/series"); do
-    rc=0
-    out=$(cd "$TREE" && ./scripts/checkpatch.pl --no-signoff --patch -q \
-              "$top/patches/$p" 2>&1) || rc=$?
-    if [ $rc != 0 ]; then
-        echo "series-check: checkpatch fails on $p:" >&2
-        fail=1
-    fi
-    [ -n "$out" ] && echo "$out" >&2
-done
-[ $fail = 0 ] && note "patches/ matches build/qemu, applies to the base, passes checkpatch"
+[ $fail = 0 ] && note "patches/ matches build/qemu, applies to the base part by part, passes checkpatch"
 exit $fail

@@ -167,10 +167,13 @@ def run_qtest(env, name, suite, timeout=600, build_dir=BUILD_DIR,
 
 
 def test_cpu_plug_test(qtest_env):
-    results, out = run_qtest(qtest_env, 'cpu-plug-test',
-                             '/aarch64/cpu-plug/virt')
-    assert results == {'/aarch64/cpu-plug/virt/device-add-del': (True, set())}, \
-        out
+    """virt plugs and unplugs; boards without CPU hotplug (raspi3b, and
+    virt-10.2) refuse an arm CPU from device_add and keep their CPUs."""
+    results, out = run_qtest(qtest_env, 'cpu-plug-test', '/aarch64/cpu-plug')
+    assert results == {
+        '/aarch64/cpu-plug/virt/device-add-del': (True, set()),
+        '/aarch64/cpu-plug/raspi3b/device-add-refused': (True, set()),
+        '/aarch64/cpu-plug/virt-10.2/device-add-refused': (True, set())}, out
 
 
 def test_bios_tables_cpu_hotplug(qtest_env):
