@@ -87,6 +87,31 @@ def test_command_line(firmware, extra, error):
     assert re.search(error, out.stdout), out.stdout
 
 
+@pytest.mark.parametrize('machine', ['raspi3b', 'xlnx-zcu102'])
+def test_board_without_cpu_hotplug(machine):
+    """Arm CPU types are user creatable (4.13), but only a board whose
+    class has has_hotpluggable_cpus takes one: on any other, -device of
+    an arm CPU ends QEMU with the error of the CPU's realize (qdev does
+    not check -device there), and device_add fails (qdev's own check)
+    and adds nothing."""
+    args = ['-M', machine, '-nodefaults', '-display', 'none', '-audio',
+            'none', '-S']
+    out = subprocess.run([QEMU] + args + ['-device', 'cortex-a53-arm-cpu'],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, text=True, timeout=60,
+                         check=False)
+    assert out.returncode == 1, out.stdout
+    assert (f'CPU hotplug is not supported by machine type {machine}'
+            in out.stdout), out.stdout
+    vm = launch(f'refuse-{machine}', args)
+    cpus = vm.cmd('query-cpus-fast')
+    with pytest.raises(ExecuteError, match='can not be hotplugged on this '
+                       'machine'):
+        vm.cmd('device_add', driver='cortex-a53-arm-cpu', id='cpu9')
+    assert vm.cmd('query-cpus-fast') == cpus
+    quit_cleanly(vm)
+
+
 # (machine, smp, cpu, with firmware, what device_add says)
 NO_HOTPLUG = [
     ('virt,gic-version=3,secure=on', '1,maxcpus=4', 'max', True,
