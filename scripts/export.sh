@@ -36,6 +36,8 @@ done
 [ "$total" = "$n" ] ||
     die "docs/parts counts $total patches, build/qemu has $n; update docs/parts"
 
+# A cover letter carries the committer's date: pin it to the newest
+# patch's author date, so that it only changes when the series does.
 date=$(tgit log -1 --format=%aI master)
 : > "$tmp/series"
 from=prep
@@ -58,7 +60,8 @@ parts | while read -r part count; do
         > "$tmp/$part/series"
     sed "s|^|$part/|" "$tmp/$part/series" >> "$tmp/series"
     # Cc: whoever get_maintainer.pl names for the part's patches, as
-    # the headers of its cover letter (git am ignores them)
+    # the headers of its cover letter (git am ignores them), from the
+    # MAINTAINERS of the checked-out tree (master)
     # shellcheck disable=SC2046
     (cd "$TREE" && ./scripts/get_maintainer.pl --no-git --no-git-fallback \
          --no-rolestats $(sed "s|^|$tmp/$part/|" "$tmp/$part/series")) |
