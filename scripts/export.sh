@@ -25,7 +25,16 @@ case "${1:-}" in
 esac
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp" "$tmp.diff" "$tmp.cc" "$tmp.letter"; if [ "$mode" = check ]; then rm -rf "$out"; fi' EXIT
+trap 'rm -rf "$tmp" "$tmp.diff" "$tmp.cc" "$tmp.letter" "$tmp.gm"; if [ "$mode" = check ]; then rm -rf "$out"; fi' EXIT
+
+# get_maintainer.pl and MAINTAINERS as they are on master, whatever is
+# checked out (series-bisect checks out each patch): the script wants to
+# run at the top of a tree, which these few names make it believe
+mkdir "$tmp.gm" "$tmp.gm/docs" "$tmp.gm/linux-user" "$tmp.gm/system"
+tgit show master:MAINTAINERS > "$tmp.gm/MAINTAINERS"
+tgit show master:.mailmap > "$tmp.gm/.mailmap"
+tgit show master:scripts/get_maintainer.pl > "$tmp.gm/get_maintainer.pl"
+touch "$tmp.gm/COPYING" "$tmp.gm/Makefile" "$tmp.gm/VERSION"
 
 n=$(tgit rev-list --count prep..master)
 [ "$n" -gt 0 ] || die "the series in build/qemu is empty"
@@ -60,10 +69,9 @@ parts | while read -r part count; do
         > "$tmp/$part/series"
     sed "s|^|$part/|" "$tmp/$part/series" >> "$tmp/series"
     # Cc: whoever get_maintainer.pl names for the part's patches, as
-    # the headers of its cover letter (git am ignores them), from the
-    # MAINTAINERS of the checked-out tree (master)
+    # the headers of its cover letter (git am ignores them)
     # shellcheck disable=SC2046
-    (cd "$TREE" && ./scripts/get_maintainer.pl --no-git --no-git-fallback \
+    (cd "$tmp.gm" && perl ./get_maintainer.pl --no-git --no-git-fallback \
          --no-rolestats $(sed "s|^|$tmp/$part/|" "$tmp/$part/series")) |
         sort -u | sed 's/^/Cc: /' > "$tmp.cc"
     awk -v ccfile="$tmp.cc" '
