@@ -11,7 +11,7 @@ GUEST = build/guest/.stamp
 .PHONY: all setup tree export series-check series-bisect build base guest \
 	demo check check-tcg check-kvm kvm-build other-build other-targets \
 	functional-test \
-	bench bench-patches soak \
+	bench bench-patches bench-landed soak \
 	check-sanitizers clean
 
 all: build guest
@@ -90,6 +90,11 @@ bench: build guest base kvm-build
 # the series with and without each of them (bench/patches.py)
 bench-patches: build guest
 	./scripts/bench.sh patches
+
+# The figures part 2's commit messages quote: each of its patches on the
+# tree before and after it (bench/patches.py --landed)
+bench-landed: build guest other-build
+	./scripts/bench.sh patches --landed
 
 clean:
 	rm -rf build

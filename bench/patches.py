@@ -11,9 +11,14 @@ median of ROUNDS, in total and in the functions each message names
 results go into docs/bench/results.json as the part 'patches'.
 
   patches.py [--rounds N] [SUBJECT-SUBSTRING...]
+  patches.py [--rounds N] --landed
+
+--landed measures part 2's patches on their own tree instead (LANDED):
+the section 'landed' of the results file.
 """
 
 import argparse
+import glob
 import json
 import os
 import statistics
@@ -21,6 +26,7 @@ import subprocess
 import sys
 
 import bench
+from guest import X86
 from itemize import costs, total
 
 # The patches, by subject (their numbers change as the series does), and
@@ -40,6 +46,23 @@ PATCHES = (
      ('virt_acpi_build', 'build_gicc')),
 )
 MAXCPUS = (1, 512)
+# Part 2 (docs/parts) is posted before the arm virt machine can hot-plug
+# CPUs, so the figures its messages quote come from its own tree: the
+# tree before and after each patch, on a board that has many CPUs there
+# (x86 q35 builds the CPU hotplug AML of every possible CPU; the arm
+# virt machine's GIC has lines for each CPU present).  Instructions as
+# above; x86 q35 boots its default firmware.
+LANDED = (
+    ('qom: Set a link property without a round trip through its target',
+     (('arm', '1'), ('arm', '64')),
+     ('object_property_set_link', 'object_get_canonical_path_component')),
+    ('hw/acpi/aml-build: Append terms to their parent without a temporary',
+     (('q35', '1,maxcpus=255'),),
+     ('acpi_build', 'build_cpus_aml', 'build_append_namestringv')),
+    ('hw/acpi/cpu: Free the AML of each CPU once it is appended',
+     (('q35', '1,maxcpus=255'),),
+     ('acpi_build', 'build_cpus_aml')),
+)
 TREE = os.path.join(bench.BUILD, 'qemu')
 WITHOUT = os.path.join(bench.BUILD, 'qemu-without')
 
@@ -57,41 +80,99 @@ def commit_of(subject):
     raise RuntimeError(f'no patch "{subject}" in build/qemu')
 
 
-def build_without(c):
-    """build/qemu-without: master with @c reverted, built"""
+def build_without(c, revert=True, targets=('qemu-system-aarch64',)):
+    """build/qemu-without: master with @c reverted, or @c itself if not
+    @revert, with @targets built; the directory of its binaries"""
     if not os.path.isdir(WITHOUT):
         git('worktree', 'add', '-q', '--detach', WITHOUT, 'master')
     git('reset', '-q', '--hard', cwd=WITHOUT)
-    git('checkout', '-q', '--detach', 'master', cwd=WITHOUT)
-    git('revert', '--no-edit', '--no-commit', c, cwd=WITHOUT)
+    git('checkout', '-q', '--detach', 'master' if revert else c,
+        cwd=WITHOUT)
+    if revert:
+        git('revert', '--no-edit', '--no-commit', c, cwd=WITHOUT)
     subprocess.run([os.path.join(bench.TOP, 'scripts', 'build-qemu.sh'),
-                    WITHOUT, os.path.join(WITHOUT, 'build'), '--',
-                    'qemu-system-aarch64'], check=True,
-                   stdout=subprocess.DEVNULL)
-    return os.path.join(WITHOUT, 'build', 'qemu-system-aarch64')
+                    WITHOUT, os.path.join(WITHOUT, 'build'), '--']
+                   + list(targets), check=True, stdout=subprocess.DEVNULL)
+    return os.path.join(WITHOUT, 'build')
+
+
+def measure_argv(argv, name, functions, rounds):
+    """{'instructions': median, 'samples': [...], 'functions': {function:
+    inclusive instructions}, 'rss_mib': median} of @argv's start-up"""
+    runs = []
+    for r in range(rounds):
+        bench.instructions(argv, f'{name}-{r}')
+        runs.append(os.path.join(bench.OUT, f'callgrind.{name}-{r}'))
+    counts = [total(p) for p in runs]
+    median = runs[counts.index(statistics.median_low(counts))]
+    incl = costs(median, True)
+    return {
+        'instructions': statistics.median(counts), 'samples': counts,
+        'functions': {f: sum(v for k, v in incl.items()
+                             if k.split(':')[-1].split("'")[0] == f)
+                      for f in functions},
+        'rss_mib': statistics.median(
+            bench.start_quit(argv)[1] for _ in range(rounds))}
 
 
 def measure(binary, name, functions, rounds):
-    """{maxcpus: {'instructions': median, 'samples': [...], 'functions':
-    {function: inclusive instructions}, 'rss_mib': median}}"""
-    out = {}
-    for m in MAXCPUS:
-        argv = bench.arm(binary, f'1,maxcpus={m}')
-        runs = []
-        for r in range(rounds):
-            bench.instructions(argv, f'{name}-{m}-{r}')
-            runs.append(os.path.join(bench.OUT, f'callgrind.{name}-{m}-{r}'))
-        counts = [total(p) for p in runs]
-        median = runs[counts.index(statistics.median_low(counts))]
-        incl = costs(median, True)
-        out[m] = {
-            'instructions': statistics.median(counts), 'samples': counts,
-            'functions': {f: sum(v for k, v in incl.items()
-                                 if k.split(':')[-1].split("'")[0] == f)
-                          for f in functions},
-            'rss_mib': statistics.median(
-                bench.start_quit(argv)[1] for _ in range(rounds))}
-    return out
+    """{maxcpus: measure_argv()} on the arm virt machine"""
+    return {m: measure_argv(bench.arm(binary, f'1,maxcpus={m}'),
+                            f'{name}-{m}', functions, rounds)
+            for m in MAXCPUS}
+
+
+def board_argv(build, board, smp):
+    if board == 'arm':
+        return bench.arm(os.path.join(build, 'qemu-system-aarch64'), smp)
+    # the firmware that make other-build puts where build/qemu's
+    # qemu-system-x86_64 finds it
+    share = glob.glob(os.path.join(os.path.dirname(X86['binary']),
+                                   'qemu-bundle', '**', 'share', 'qemu'),
+                      recursive=True)[0]
+    return ([os.path.join(build, 'qemu-system-x86_64')] + bench.q35(smp)[1:]
+            + ['-L', share])
+
+
+def landed(rounds):
+    """LANDED's patches, each measured on the trees before and at it"""
+    res = {}
+    for subject, configs, functions in LANDED:
+        c = commit_of(subject)
+        print(f'before and at "{subject}"', flush=True)
+        r = {}
+        for when, rev in (('before', c + '^'), ('at', c)):
+            build = build_without(git('rev-parse', rev), revert=False,
+                                  targets=('qemu-system-aarch64',
+                                           'qemu-system-x86_64'))
+            for board, smp in configs:
+                r.setdefault(f'{board} -smp {smp}', {})[when] = measure_argv(
+                    board_argv(build, board, smp), f'{when}-{board}-{smp}',
+                    functions, rounds)
+        res[subject] = r
+    return res
+
+
+def show_landed(res):
+    out = ['Part 2 where it lands (bench/patches.py --landed): the tree'
+           ' before and after each patch, parts 1 and 2 up to it applied;'
+           ' start-up with -S, QMP handshake and quit, TCG (arm: UEFI;'
+           ' x86 q35: its default firmware); instructions by callgrind'
+           ' (inclusive, for functions) and peak RSS, medians']
+    for subject, r in res.items():
+        out.append(f'\n{subject}')
+        out.append(f'  {"":44} {"before":>13} {"after":>13}')
+        for config, v in r.items():
+            b, a = v['before'], v['at']
+            out.append(f'  {config}')
+            out.append(f'    {"QEMU":42} {b["instructions"]:13,.0f}'
+                       f' {a["instructions"]:13,.0f}')
+            for f in b['functions']:
+                out.append(f'    {f + "()":42} {b["functions"][f]:13,}'
+                           f' {a["functions"][f]:13,}')
+            out.append(f'    {"peak RSS, MiB":42} {b["rss_mib"]:13.1f}'
+                       f' {a["rss_mib"]:13.1f}')
+    return '\n'.join(out)
 
 
 def show(res):
@@ -118,9 +199,19 @@ def show(res):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--landed', action='store_true',
+                    help='part 2 where it lands (LANDED) instead')
     ap.add_argument('only', nargs='*')
     args = ap.parse_args()
     os.makedirs(bench.OUT, exist_ok=True)
+    if args.landed:
+        res = landed(args.rounds)
+        table = show_landed(res)
+        print('\n' + table)
+        bench.record('landed', res, table)
+        import report  # pylint: disable=import-outside-toplevel
+        report.main()
+        return
     chosen = [(s, f) for s, f in PATCHES
               if not args.only or any(o in s for o in args.only)]
     functions = sorted({f for _, fs in chosen for f in fs})
@@ -128,7 +219,8 @@ def main():
     res = {}
     for subject, fs in chosen:
         print(f'without "{subject}"', flush=True)
-        binary = build_without(commit_of(subject))
+        binary = os.path.join(build_without(commit_of(subject)),
+                              'qemu-system-aarch64')
         without = measure(binary, 'without', fs, args.rounds)
         # JSON keys are strings: keep them so for show()
         res[subject] = {

@@ -14,7 +14,7 @@ README = os.path.join(TOP, 'README.md')
 BEGIN = '<!-- bench: begin (make bench writes this, from docs/bench/results.json) -->'
 END = '<!-- bench: end -->'
 ORDER = ('startup', 'instructions', 'add', 'hotplug', 'many', 'kvm',
-         'patches')
+         'patches', 'landed')
 
 
 def block(results):

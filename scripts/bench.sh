@@ -4,8 +4,10 @@
 # KVM (bench/bench.py).  Needs the patched build, the base (make base),
 # the KVM build (make kvm-build); builds x86_64 here.
 # A whole run (no arguments) ends with bench/patches.py: the series with
-# and without each start-up patch, for the figures their messages quote;
-#   bench.sh patches [ARGS]: that part alone (make bench-patches).
+# and without each start-up patch, and part 2's patches on their own tree
+# (--landed), for the figures their messages quote;
+#   bench.sh patches [ARGS]: that part alone (make bench-patches,
+#   make bench-landed).
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -23,4 +25,5 @@ fi
 # a whole run (no --only) measures the start-up patches too
 if [ $# -eq 0 ]; then
     /usr/bin/python3 "$top/bench/patches.py"
+    /usr/bin/python3 "$top/bench/patches.py" --landed
 fi
