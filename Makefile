@@ -8,7 +8,7 @@ PYTEST_FLAGS ?= -v
 QEMU = build/qemu/build/qemu-system-aarch64
 GUEST = build/guest/.stamp
 
-.PHONY: all setup tree export series-check series-bisect build base guest \
+.PHONY: all setup tree export series-check series-bisect part-tests build base guest \
 	demo check check-tcg check-kvm kvm-build other-build other-targets \
 	functional-test \
 	bench bench-patches bench-landed soak \
@@ -31,6 +31,10 @@ series-check:
 
 series-bisect: tree
 	./scripts/series-bisect.sh
+
+# Each part's own tests on the tree at its last patch
+part-tests: tree guest other-build
+	./scripts/part-tests.sh
 
 build: tree
 	./scripts/build-qemu.sh

@@ -190,7 +190,8 @@ def test_bios_tables_virt(qtest_env):
     fail for an environmental difference."""
     results, out = run_qtest(qtest_env, 'bios-tables-test',
                              '/aarch64/acpi/virt')
-    assert len(results) >= 15, out
+    # upstream's 14, and the series' cpuhp test from part 4 on
+    assert len(results) >= 14, out
     for test, (passed, _) in results.items():
         assert passed, f'{test} failed\n{out}'
 
