@@ -5,6 +5,7 @@
 # part changes (PART_TESTS below).  The last part is the whole series,
 # which make check tests.  build/qemu is put back on master at the end.
 #   part-tests.sh [PART...]   only these parts
+# PYTEST_ARGS is passed on to pytest (-k EXPR: only some of the tests).
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -47,6 +48,7 @@ parts | while read -r part count; do
     note "part $part: $ids"
     # shellcheck disable=SC2046,SC2086
     (cd "$top" && /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-        $(printf 'tests/%s ' $ids)) || die "part $part: its tests fail"
+        ${PYTEST_ARGS:-} $(printf 'tests/%s ' $ids)) ||
+        die "part $part: its tests fail"
 done
 note "every part passes its tests on its own tree"
