@@ -153,6 +153,18 @@ def landed(rounds):
     return res
 
 
+def rows(old, new):
+    """The table lines of two measure_argv() results side by side"""
+    out = [f'    {"QEMU":42} {old["instructions"]:13,.0f}'
+           f' {new["instructions"]:13,.0f}']
+    for f in old['functions']:
+        out.append(f'    {f + "()":42} {old["functions"][f]:13,}'
+                   f' {new["functions"][f]:13,}')
+    out.append(f'    {"peak RSS, MiB":42} {old["rss_mib"]:13.1f}'
+               f' {new["rss_mib"]:13.1f}')
+    return out
+
+
 def show_landed(res):
     out = ['Part 2 where it lands (bench/patches.py --landed): the tree'
            ' before and after each patch, parts 1 and 2 up to it applied;'
@@ -163,15 +175,8 @@ def show_landed(res):
         out.append(f'\n{subject}')
         out.append(f'  {"":44} {"before":>13} {"after":>13}')
         for config, v in r.items():
-            b, a = v['before'], v['at']
             out.append(f'  {config}')
-            out.append(f'    {"QEMU":42} {b["instructions"]:13,.0f}'
-                       f' {a["instructions"]:13,.0f}')
-            for f in b['functions']:
-                out.append(f'    {f + "()":42} {b["functions"][f]:13,}'
-                           f' {a["functions"][f]:13,}')
-            out.append(f'    {"peak RSS, MiB":42} {b["rss_mib"]:13.1f}'
-                       f' {a["rss_mib"]:13.1f}')
+            out += rows(v['before'], v['at'])
     return '\n'.join(out)
 
 
@@ -184,15 +189,8 @@ def show(res):
         out.append(f'\n{subject}')
         out.append(f'  {"":44} {"without":>13} {"with":>13}')
         for m in MAXCPUS:
-            w, o = r['without'][str(m)], r['with'][str(m)]
             out.append(f'  -smp 1,maxcpus={m}')
-            out.append(f'    {"QEMU":42} {w["instructions"]:13,.0f}'
-                       f' {o["instructions"]:13,.0f}')
-            for f in w['functions']:
-                out.append(f'    {f + "()":42} {w["functions"][f]:13,}'
-                           f' {o["functions"][f]:13,}')
-            out.append(f'    {"peak RSS, MiB":42} {w["rss_mib"]:13.1f}'
-                       f' {o["rss_mib"]:13.1f}')
+            out += rows(r['without'][str(m)], r['with'][str(m)])
     return '\n'.join(out)
 
 
